@@ -1,0 +1,578 @@
+"""What every scs_django engine shares: tokens, lifetimes, renewal, async twins.
+
+An engine subclasses :class:`ScsSessionStore` and implements a handful of
+storage primitives (``_fetch``, ``_insert``, ``_update``, ``_bump``,
+``_remove`` and their ``a``-prefixed twins). Everything about tokens, deadlines
+and the order of operations lives here, so every engine keeps the same
+invariants.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from datetime import timezone as dt_timezone
+from typing import Any, NamedTuple
+
+from django.conf import settings
+from django.contrib.sessions.backends.base import CreateError, SessionBase, UpdateError
+from django.utils import timezone
+
+from .. import codec, conf, tokens
+from ..exceptions import SessionStoreUnavailable
+
+logger = logging.getLogger("scs_django")
+security_logger = logging.getLogger("scs_django.security")
+
+# 256-bit tokens do not collide; the bound only stops a broken random source
+# from looping forever.
+CREATE_ATTEMPTS = 5
+
+
+class Record(NamedTuple):
+    """One session as a store writes it."""
+
+    payload: bytes
+    created_at: datetime
+    absolute_expiry: datetime
+    expiry: datetime  # min(idle, fixed, absolute): when the store forgets it
+    last_seen: datetime
+    user_id: Any
+
+
+class Loaded(NamedTuple):
+    """What a store returns for a live session."""
+
+    payload: bytes
+    last_seen: datetime
+
+
+def _from_timestamp(ts: int) -> datetime:
+    if settings.USE_TZ:
+        return datetime.fromtimestamp(ts, tz=dt_timezone.utc)
+    return datetime.fromtimestamp(ts)
+
+
+def _as_datetime(value: datetime | str) -> datetime:
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if settings.USE_TZ and timezone.is_naive(value):
+        return timezone.make_aware(value)
+    if not settings.USE_TZ and timezone.is_aware(value):
+        return timezone.make_naive(value)
+    return value
+
+
+def _idle_seconds(expiry: Any) -> int | None:
+    # set_expiry(int) is a per-session idle timeout; 0 means "browser session",
+    # which keeps the site-wide idle timeout.
+    if isinstance(expiry, int) and not isinstance(expiry, bool) and expiry > 0:
+        return expiry
+    return conf.get("IDLE_TIMEOUT") or None
+
+
+class ScsSessionStore(SessionBase):
+    """Django's ``SessionBase`` with hashed tokens and idle/absolute deadlines."""
+
+    # Exceptions of the engine's client that mean "the store is unreachable".
+    unavailable_errors: tuple[type[BaseException], ...] = ()
+
+    def __init__(self, session_key: str | None = None) -> None:
+        super().__init__(session_key)
+        self._hash_of: str | None = None
+        self._hash: str | None = None
+        self._reset_lifetime()
+        # Set during a request; the middleware reads them.
+        self.renewed = False  # the token changed (or the session was flushed)
+        self.ended = False  # a stored session was deleted by this request
+        self.store_error = False  # the store failed at least once
+
+    # -- tokens ---------------------------------------------------------------
+
+    def _validate_session_key(self, key: Any) -> bool:
+        return tokens.is_well_formed(key)
+
+    def _get_new_session_key(self) -> str:
+        # No exists() round trip: creation is an insert that fails on a clash.
+        return tokens.new_token()
+
+    async def _aget_new_session_key(self) -> str:
+        return tokens.new_token()
+
+    @property
+    def key_hash(self) -> str | None:
+        """SHA-256 hex of the current token: the only key the store ever sees."""
+        key = self.session_key
+        if key is None:
+            return None
+        if self._hash_of != key:
+            self._hash_of, self._hash = key, tokens.hash_token(key)
+        return self._hash
+
+    # -- lifetime ---------------------------------------------------------------
+
+    def _reset_lifetime(self) -> None:
+        self._created_at: datetime | None = None
+        self._absolute_expiry: datetime | None = None
+        self._last_seen: datetime | None = None
+        self._needs_touch = False
+
+    def _start_lifetime(self, now: datetime) -> None:
+        self._created_at = now.replace(microsecond=0)
+        self._absolute_expiry = self._created_at + timedelta(
+            seconds=conf.get("ABSOLUTE_TIMEOUT")
+        )
+        self._last_seen = now
+
+    def restart_lifetime(self) -> None:
+        """Start a new absolute lifetime now (done at every login)."""
+        self._session  # noqa: B018 - make sure the data is loaded first
+        self._start_lifetime(timezone.now())
+        self.modified = True
+
+    @property
+    def created_at(self) -> datetime | None:
+        """When this session's current lifetime began (None before it is stored)."""
+        self._session  # noqa: B018
+        return self._created_at
+
+    @property
+    def absolute_expiry(self) -> datetime | None:
+        """The hard deadline; activity never moves it (None before it is stored)."""
+        self._session  # noqa: B018
+        return self._absolute_expiry
+
+    @property
+    def idle_expiry(self) -> datetime | None:
+        """When the session ends without further requests; None with no idle timeout."""
+        data = self._session
+        idle = _idle_seconds(data.get("_session_expiry"))
+        if idle is None or self._last_seen is None:
+            return None
+        return self._last_seen + timedelta(seconds=idle)
+
+    def _deadline(self, now: datetime, last_seen: datetime, expiry: Any) -> datetime:
+        candidates = [
+            self._absolute_expiry
+            or now + timedelta(seconds=conf.get("ABSOLUTE_TIMEOUT"))
+        ]
+        if isinstance(expiry, (datetime, str)):
+            candidates.append(_as_datetime(expiry))
+        idle = _idle_seconds(expiry)
+        if idle is not None:
+            candidates.append(last_seen + timedelta(seconds=idle))
+        return min(candidates)
+
+    def _expiry_kwargs(self, kwargs: dict[str, Any]) -> tuple[datetime, Any]:
+        now = timezone.now()
+        modification = kwargs.get("modification") or now
+        if "expiry" in kwargs:
+            return modification, kwargs["expiry"]
+        return modification, self.get("_session_expiry")
+
+    def get_expiry_date(self, **kwargs: Any) -> datetime:
+        """When the session ends if a request arrives at ``modification`` (default: now)."""
+        modification, expiry = self._expiry_kwargs(kwargs)
+        return self._deadline(modification, modification, expiry)
+
+    def get_expiry_age(self, **kwargs: Any) -> int:
+        """Seconds from ``modification`` (default: now) until the session ends."""
+        modification, expiry = self._expiry_kwargs(kwargs)
+        delta = self._deadline(modification, modification, expiry) - modification
+        return delta.days * 86400 + delta.seconds
+
+    async def aget_expiry_date(self, **kwargs: Any) -> datetime:
+        await self._aget_session()
+        return self.get_expiry_date(**kwargs)
+
+    async def aget_expiry_age(self, **kwargs: Any) -> int:
+        await self._aget_session()
+        return self.get_expiry_age(**kwargs)
+
+    def get_cookie_age(self) -> int | None:
+        """Max-Age for the cookie: None for a browser session, never past the
+        absolute (or fixed) deadline. Idle deadlines are enforced by the store,
+        so touches need no new cookie."""
+        if self.get_expire_at_browser_close():
+            return None
+        now = timezone.now()
+        candidates = [
+            self._absolute_expiry
+            or now + timedelta(seconds=conf.get("ABSOLUTE_TIMEOUT"))
+        ]
+        expiry = self.get("_session_expiry")
+        if isinstance(expiry, (datetime, str)):
+            candidates.append(_as_datetime(expiry))
+        return max(0, int((min(candidates) - now).total_seconds()))
+
+    @property
+    def needs_touch(self) -> bool:
+        """True when the idle deadline is due to move forward at the end of the request."""
+        return self._needs_touch and self.session_key is not None
+
+    # -- loading ------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _guard(self) -> Iterator[None]:
+        try:
+            yield
+        except self.unavailable_errors as exc:
+            self.store_error = True
+            raise SessionStoreUnavailable(
+                f"The session store is unavailable ({exc.__class__.__name__})."
+            ) from exc
+
+    def _forget(self) -> dict[str, Any]:
+        self._session_key = None
+        self._reset_lifetime()
+        return {}
+
+    def _adopt(self, loaded: Loaded | None, now: datetime) -> dict[str, Any]:
+        if loaded is None:
+            return self._forget()
+        envelope = codec.decode(loaded.payload)
+        if envelope is None:
+            security_logger.warning(
+                "Session %s could not be decoded; treated as no session.",
+                tokens.hash_prefix(self.key_hash),
+            )
+            return self._forget()
+        absolute = min(
+            envelope.absolute, envelope.created + conf.get("ABSOLUTE_TIMEOUT")
+        )
+        absolute_expiry = _from_timestamp(absolute)
+        data = envelope.data
+        expiry = data.get("_session_expiry")
+        idle = _idle_seconds(expiry)
+        last_seen = loaded.last_seen
+        dead = now >= absolute_expiry or (
+            idle is not None and now >= last_seen + timedelta(seconds=idle)
+        )
+        if not dead and isinstance(expiry, (datetime, str)):
+            dead = now >= _as_datetime(expiry)
+        if dead:
+            return self._forget()
+        self._created_at = _from_timestamp(envelope.created)
+        self._absolute_expiry = absolute_expiry
+        self._last_seen = last_seen
+        if idle is not None and (now - last_seen).total_seconds() >= conf.get(
+            "TOUCH_INTERVAL"
+        ):
+            self._needs_touch = True
+            self._last_seen = now
+        return data
+
+    def load(self) -> dict[str, Any]:
+        key_hash = self.key_hash
+        if key_hash is None:
+            return self._forget()
+        now = timezone.now()
+        with self._guard_load():
+            return self._adopt(self._fetch(key_hash, now), now)
+        return self._forget()  # the store is down and the site fails open
+
+    async def aload(self) -> dict[str, Any]:
+        key_hash = self.key_hash
+        if key_hash is None:
+            return self._forget()
+        now = timezone.now()
+        with self._guard_load():
+            return self._adopt(await self._afetch(key_hash, now), now)
+        return self._forget()
+
+    @contextlib.contextmanager
+    def _guard_load(self) -> Iterator[None]:
+        try:
+            with self._guard():
+                yield
+        except SessionStoreUnavailable:
+            if not conf.get("FAIL_OPEN"):
+                raise
+            logger.warning("Session store unavailable; going on without a session.")
+
+    def exists(self, session_key: str | None) -> bool:
+        if not tokens.is_well_formed(session_key):
+            return False
+        with self._guard():
+            return self._fetch(tokens.hash_token(session_key), timezone.now()) is not None
+
+    async def aexists(self, session_key: str | None) -> bool:
+        if not tokens.is_well_formed(session_key):
+            return False
+        with self._guard():
+            found = await self._afetch(tokens.hash_token(session_key), timezone.now())
+        return found is not None
+
+    # -- writing -------------------------------------------------------------------
+
+    def _user_id(self, data: dict[str, Any]) -> Any:
+        from django.contrib.auth import SESSION_KEY, get_user_model
+
+        raw = data.get(SESSION_KEY)
+        if raw is None:
+            return None
+        try:
+            return get_user_model()._meta.pk.to_python(raw)
+        except Exception:  # noqa: BLE001 - a bad id is no user, never a crash
+            return None
+
+    def _record(self, data: dict[str, Any], now: datetime) -> Record:
+        assert self._created_at is not None and self._absolute_expiry is not None
+        payload = codec.encode(
+            data,
+            created=int(self._created_at.timestamp()),
+            absolute=int(self._absolute_expiry.timestamp()),
+        )
+        return Record(
+            payload=payload,
+            created_at=self._created_at,
+            absolute_expiry=self._absolute_expiry,
+            expiry=self._deadline(now, now, data.get("_session_expiry")),
+            last_seen=now,
+            user_id=self._user_id(data),
+        )
+
+    def _prepare_save(self, must_create: bool, data: dict[str, Any]) -> tuple[datetime, Record]:
+        now = timezone.now()
+        if must_create or self._created_at is None:
+            self._start_lifetime(now)
+        return now, self._record(data, now)
+
+    def _saved(self, record: Record) -> None:
+        self._last_seen = record.last_seen
+        self._needs_touch = False
+
+    def create(self) -> None:
+        for _ in range(CREATE_ATTEMPTS):
+            self._session_key = tokens.new_token()
+            try:
+                self.save(must_create=True)
+            except CreateError:
+                continue
+            self.modified = True
+            return
+        raise CreateError("Could not store a new session under a unique token.")
+
+    async def acreate(self) -> None:
+        for _ in range(CREATE_ATTEMPTS):
+            self._session_key = tokens.new_token()
+            try:
+                await self.asave(must_create=True)
+            except CreateError:
+                continue
+            self.modified = True
+            return
+        raise CreateError("Could not store a new session under a unique token.")
+
+    def save(self, must_create: bool = False) -> None:
+        """Store the session: insert when ``must_create``, otherwise a conditional
+        update that raises ``UpdateError`` when the session ended elsewhere."""
+        if self.session_key is None:
+            return self.create()
+        data = self._get_session(no_load=must_create)
+        if self.session_key is None:  # the token was unknown or expired
+            return self.create()
+        now, record = self._prepare_save(must_create, data)
+        with self._guard():
+            if must_create:
+                if not self._insert(self.key_hash, record):
+                    raise CreateError
+            elif not self._update(self.key_hash, record, now):
+                raise UpdateError
+        self._saved(record)
+
+    async def asave(self, must_create: bool = False) -> None:
+        if self.session_key is None:
+            return await self.acreate()
+        data = await self._aget_session(no_load=must_create)
+        if self.session_key is None:
+            return await self.acreate()
+        now, record = self._prepare_save(must_create, data)
+        with self._guard():
+            if must_create:
+                if not await self._ainsert(self.key_hash, record):
+                    raise CreateError
+            elif not await self._aupdate(self.key_hash, record, now):
+                raise UpdateError
+        self._saved(record)
+
+    def touch(self) -> None:
+        """Move the idle deadline forward without rewriting data.
+
+        Raises ``UpdateError`` when the session ended elsewhere meanwhile.
+        """
+        if not self.needs_touch:
+            return
+        now = timezone.now()
+        expiry = self._deadline(now, now, self._session.get("_session_expiry"))
+        with self._guard():
+            touched = self._bump(self.key_hash, now, expiry)
+        self._needs_touch = False
+        if not touched:
+            raise UpdateError
+
+    async def atouch(self) -> None:
+        if not self.needs_touch:
+            return
+        now = timezone.now()
+        expiry = self._deadline(
+            now, now, (await self._aget_session()).get("_session_expiry")
+        )
+        with self._guard():
+            touched = await self._abump(self.key_hash, now, expiry)
+        self._needs_touch = False
+        if not touched:
+            raise UpdateError
+
+    # -- renewal --------------------------------------------------------------------
+
+    def _renew_start(self, data: dict[str, Any]) -> tuple[str | None, datetime]:
+        self.renewed = True
+        self.modified = True
+        return self.key_hash, timezone.now()
+
+    def _renew_lost(self) -> None:
+        # The session ended elsewhere (logout, revoke, expiry) while this request
+        # held it: its data must not live on under a new token.
+        logger.info("Session ended elsewhere before its token could be renewed.")
+        self._session_cache = {}
+        self._forget()
+
+    def renew_token(self) -> None:
+        """Give the session a new token and kill the old one, keeping the data.
+
+        On the store this is one operation (old key renamed to the new), so no
+        moment exists where both tokens, or neither, are valid.
+        """
+        data = self._session
+        old_hash, now = self._renew_start(data)
+        if old_hash is None:
+            return  # nothing stored yet: the next save creates it under a new token
+        if self._created_at is None:
+            self._start_lifetime(now)
+        record = self._record(data, now)
+        for _ in range(CREATE_ATTEMPTS):
+            token = tokens.new_token()
+            with self._guard():
+                try:
+                    renamed = self._update(old_hash, record, now, tokens.hash_token(token))
+                except CreateError:
+                    continue
+            break
+        else:
+            raise CreateError("Could not renew the session under a unique token.")
+        if not renamed:
+            return self._renew_lost()
+        self._session_key = token
+        self._saved(record)
+        self.modified = False  # everything is stored; only the cookie is due
+
+    async def arenew_token(self) -> None:
+        data = await self._aget_session()
+        old_hash, now = self._renew_start(data)
+        if old_hash is None:
+            return
+        if self._created_at is None:
+            self._start_lifetime(now)
+        record = self._record(data, now)
+        for _ in range(CREATE_ATTEMPTS):
+            token = tokens.new_token()
+            with self._guard():
+                try:
+                    renamed = await self._aupdate(
+                        old_hash, record, now, tokens.hash_token(token)
+                    )
+                except CreateError:
+                    continue
+            break
+        else:
+            raise CreateError("Could not renew the session under a unique token.")
+        if not renamed:
+            return self._renew_lost()
+        self._session_key = token
+        self._saved(record)
+        self.modified = False
+
+    def cycle_key(self) -> None:
+        """Same as :meth:`renew_token`."""
+        self.renew_token()
+
+    async def acycle_key(self) -> None:
+        await self.arenew_token()
+
+    # -- ending -----------------------------------------------------------------------
+
+    def delete(self, session_key: str | None = None) -> None:
+        if session_key is None:
+            session_key = self.session_key
+        if not tokens.is_well_formed(session_key):
+            return
+        with self._guard():
+            self._remove(tokens.hash_token(session_key))
+
+    async def adelete(self, session_key: str | None = None) -> None:
+        if session_key is None:
+            session_key = self.session_key
+        if not tokens.is_well_formed(session_key):
+            return
+        with self._guard():
+            await self._aremove(tokens.hash_token(session_key))
+
+    def flush(self) -> None:
+        """Delete the stored session and start an empty one without a token."""
+        self.ended = self.ended or self.session_key is not None
+        self.renewed = True
+        super().flush()
+        self._reset_lifetime()
+
+    async def aflush(self) -> None:
+        self.ended = self.ended or self.session_key is not None
+        self.renewed = True
+        await super().aflush()
+        self._reset_lifetime()
+
+    # -- what an engine implements ------------------------------------------------------
+
+    def _fetch(self, key_hash: str, now: datetime) -> Loaded | None:
+        """The live session stored under ``key_hash`` (expiry after ``now``)."""
+        raise NotImplementedError
+
+    async def _afetch(self, key_hash: str, now: datetime) -> Loaded | None:
+        raise NotImplementedError
+
+    def _insert(self, key_hash: str, record: Record) -> bool:
+        """Store a new session; False when ``key_hash`` is taken."""
+        raise NotImplementedError
+
+    async def _ainsert(self, key_hash: str, record: Record) -> bool:
+        raise NotImplementedError
+
+    def _update(
+        self, key_hash: str, record: Record, now: datetime, new_hash: str | None = None
+    ) -> bool:
+        """Overwrite a live session (renaming it to ``new_hash`` if given).
+
+        False when no live session is stored under ``key_hash``; raises
+        ``CreateError`` when ``new_hash`` is taken.
+        """
+        raise NotImplementedError
+
+    async def _aupdate(
+        self, key_hash: str, record: Record, now: datetime, new_hash: str | None = None
+    ) -> bool:
+        raise NotImplementedError
+
+    def _bump(self, key_hash: str, now: datetime, expiry: datetime) -> bool:
+        """Set last-seen and expiry of a live session; False when it is gone."""
+        raise NotImplementedError
+
+    async def _abump(self, key_hash: str, now: datetime, expiry: datetime) -> bool:
+        raise NotImplementedError
+
+    def _remove(self, key_hash: str) -> None:
+        raise NotImplementedError
+
+    async def _aremove(self, key_hash: str) -> None:
+        raise NotImplementedError

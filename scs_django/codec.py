@@ -1,0 +1,70 @@
+"""Encoding of the stored envelope: session data plus its lifetime.
+
+The absolute deadline travels inside the envelope (and inside the ciphertext
+once encryption is on), so editing a database column cannot extend a session.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+from django.conf import settings
+from django.utils.module_loading import import_string
+
+from . import conf
+from .exceptions import SessionNotSerializable, SessionTooLarge
+
+# First byte of every stored blob: the envelope format. Plain serialised data.
+PLAIN = b"\x01"
+
+
+class Envelope(NamedTuple):
+    data: dict[str, Any]
+    created: int  # POSIX seconds
+    absolute: int  # POSIX seconds
+
+
+def _serializer() -> Any:
+    return import_string(settings.SESSION_SERIALIZER)()
+
+
+def encode(data: dict[str, Any], *, created: int, absolute: int) -> bytes:
+    """Serialise ``data`` with its deadlines, refusing what cannot be stored."""
+    try:
+        body = _serializer().dumps({"c": created, "a": absolute, "d": data})
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise SessionNotSerializable(
+            f"The session cannot be encoded with {settings.SESSION_SERIALIZER}: "
+            f"{exc}. Store only values that serializer accepts."
+        ) from exc
+    blob = PLAIN + body
+    limit = conf.get("MAX_BYTES")
+    if limit and len(blob) > limit:
+        raise SessionTooLarge(
+            f"The encoded session is {len(blob)} bytes, more than "
+            f'SCS["MAX_BYTES"] = {limit}. Store less in the session, or raise the limit.'
+        )
+    return blob
+
+
+def decode(blob: bytes | memoryview | None) -> Envelope | None:
+    """Return the envelope in ``blob``, or None when it is not one we wrote."""
+    if not blob:
+        return None
+    blob = bytes(blob)
+    if blob[:1] != PLAIN:
+        return None
+    try:
+        obj = _serializer().loads(blob[1:])
+    except Exception:  # noqa: BLE001 - any undecodable blob is "no session"
+        return None
+    if not isinstance(obj, dict):
+        return None
+    data, created, absolute = obj.get("d"), obj.get("c"), obj.get("a")
+    if (
+        not isinstance(data, dict)
+        or type(created) is not int
+        or type(absolute) is not int
+    ):
+        return None
+    return Envelope(data, created, absolute)

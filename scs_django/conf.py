@@ -1,0 +1,50 @@
+"""The ``SCS`` settings dict, merged over defaults and read at call time."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+
+# None means "derive at call time" (ABSOLUTE_TIMEOUT follows SESSION_COOKIE_AGE).
+DEFAULTS: dict[str, Any] = {
+    "ABSOLUTE_TIMEOUT": None,
+    "IDLE_TIMEOUT": None,
+    "TOUCH_INTERVAL": 60,
+    "RENEW_ON_LOGIN": True,
+    "MAX_BYTES": 64 * 1024,
+    "FAIL_OPEN": False,
+}
+
+_cache: dict[str, Any] | None = None
+
+
+def get_settings() -> dict[str, Any]:
+    """Return ``settings.SCS`` merged over :data:`DEFAULTS` (cached)."""
+    global _cache
+    if _cache is None:
+        merged = dict(DEFAULTS)
+        merged.update(getattr(settings, "SCS", None) or {})
+        if merged["ABSOLUTE_TIMEOUT"] is None:
+            merged["ABSOLUTE_TIMEOUT"] = settings.SESSION_COOKIE_AGE
+        _cache = merged
+    return _cache
+
+
+def get(name: str) -> Any:
+    """Return one ``SCS`` setting by name."""
+    return get_settings()[name]
+
+
+def unknown_keys() -> list[str]:
+    """Keys of ``settings.SCS`` that scs_django does not know."""
+    return sorted(set(getattr(settings, "SCS", None) or {}) - set(DEFAULTS))
+
+
+@receiver(setting_changed)
+def _reset(*, setting: str, **kwargs: Any) -> None:
+    global _cache
+    if setting in ("SCS", "SESSION_COOKIE_AGE"):
+        _cache = None

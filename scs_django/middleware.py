@@ -1,0 +1,151 @@
+"""Session middleware: put it where Django's ``SessionMiddleware`` was."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from django.conf import settings
+from django.contrib.sessions.backends.base import UpdateError
+from django.contrib.sessions.exceptions import SessionInterrupted
+from django.contrib.sessions.middleware import SessionMiddleware as DjangoSessionMiddleware
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
+from django.utils.cache import patch_cache_control, patch_vary_headers
+from django.utils.http import http_date
+
+from . import conf, tokens
+from .backends.base import ScsSessionStore
+from .exceptions import SessionStoreUnavailable
+
+security_logger = logging.getLogger("scs_django.security")
+
+UNAVAILABLE_BODY = "The session store is temporarily unavailable. Please try again."
+
+
+class SessionMiddleware(DjangoSessionMiddleware):
+    """Django's session middleware with scs_django's rules for cookies and writes.
+
+    * A cookie that is not a well-formed token never reaches the store.
+    * A session that stays empty is never written and gets no cookie.
+    * ``Set-Cookie`` follows only a successful write; a store outage answers 503
+      and leaves the browser's cookie alone.
+    * An idle deadline moves forward with a small update, without a new cookie.
+    """
+
+    def process_request(self, request: HttpRequest) -> None:
+        token = request.COOKIES.get(settings.SESSION_COOKIE_NAME)
+        if token is not None and not tokens.is_well_formed(token):
+            security_logger.info(
+                "Ignored a malformed session cookie (%d characters).", len(token)
+            )
+            token = None
+        request.session = self.SessionStore(token)
+
+    def process_exception(
+        self, request: HttpRequest, exception: Exception
+    ) -> HttpResponse | None:
+        if isinstance(exception, SessionStoreUnavailable):
+            return self._unavailable()
+        return None
+
+    @staticmethod
+    def _unavailable() -> HttpResponse:
+        response = HttpResponse(UNAVAILABLE_BODY, status=503, content_type="text/plain")
+        response["Retry-After"] = "5"
+        patch_cache_control(response, no_store=True)
+        return response
+
+    def process_response(
+        self, request: HttpRequest, response: HttpResponseBase
+    ) -> HttpResponseBase:
+        session = getattr(request, "session", None)
+        if not isinstance(session, ScsSessionStore):
+            return super().process_response(request, response)
+        try:
+            return self._finish(request, response, session)
+        except SessionStoreUnavailable:
+            return self._unavailable()
+
+    def _finish(
+        self, request: HttpRequest, response: HttpResponseBase, session: ScsSessionStore
+    ) -> HttpResponseBase:
+        if session.store_error:
+            if conf.get("FAIL_OPEN"):
+                return response
+            return self._unavailable()
+        if session.accessed:
+            patch_vary_headers(response, ("Cookie",))
+        if response.status_code >= 500:
+            return response  # a failed request persists nothing
+
+        cookie_sent = settings.SESSION_COOKIE_NAME in request.COOKIES
+        save_every = settings.SESSION_SAVE_EVERY_REQUEST and (
+            session.accessed or session.session_key is not None
+        )
+        if session.modified or save_every:
+            # Loading here (when nothing did yet) is what tells an unknown token
+            # from a live session, so an unknown one is never written.
+            session._get_session()
+            if session.is_empty():
+                if session.ended and cookie_sent:
+                    self._delete_cookie(request, response)
+                return response
+            try:
+                session.save()
+            except UpdateError:
+                raise SessionInterrupted(
+                    "The request's session was ended before the request completed. "
+                    "The user may have logged out in another request, for example."
+                ) from None
+            self._set_cookie(request, response, session)
+        elif session.renewed and session.session_key is not None:
+            self._set_cookie(request, response, session)
+        elif session.ended and cookie_sent:
+            self._delete_cookie(request, response)
+        elif session.needs_touch:
+            try:
+                session.touch()
+            except UpdateError:
+                raise SessionInterrupted(
+                    "The request's session was ended before the request completed."
+                ) from None
+        return response
+
+    def _cookie_options(self, request: HttpRequest) -> dict[str, Any]:
+        return {
+            "domain": settings.SESSION_COOKIE_DOMAIN,
+            "path": settings.SESSION_COOKIE_PATH,
+            "secure": settings.SESSION_COOKIE_SECURE or request.is_secure() or None,
+            "httponly": settings.SESSION_COOKIE_HTTPONLY or None,
+            "samesite": settings.SESSION_COOKIE_SAMESITE,
+        }
+
+    def _set_cookie(
+        self, request: HttpRequest, response: HttpResponseBase, session: ScsSessionStore
+    ) -> None:
+        max_age = session.get_cookie_age()
+        response.set_cookie(
+            settings.SESSION_COOKIE_NAME,
+            session.session_key,
+            max_age=max_age,
+            expires=None if max_age is None else http_date(time.time() + max_age),
+            **self._cookie_options(request),
+        )
+        self._mark_private(response)
+
+    def _delete_cookie(self, request: HttpRequest, response: HttpResponseBase) -> None:
+        # Same attributes as when it was set, or browsers keep the old cookie.
+        response.set_cookie(
+            settings.SESSION_COOKIE_NAME,
+            "",
+            max_age=0,
+            expires="Thu, 01 Jan 1970 00:00:00 GMT",
+            **self._cookie_options(request),
+        )
+        self._mark_private(response)
+
+    @staticmethod
+    def _mark_private(response: HttpResponseBase) -> None:
+        patch_vary_headers(response, ("Cookie",))
+        patch_cache_control(response, private=True)

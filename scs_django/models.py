@@ -1,0 +1,41 @@
+"""The stored session: a token hash, an envelope and the deadlines."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class Session(models.Model):
+    """A session, found by the SHA-256 of its token; the token itself is never stored."""
+
+    id = models.BigAutoField(primary_key=True)
+    key_hash = models.CharField(_("token hash"), max_length=64, editable=False)
+    data = models.BinaryField(_("data"), editable=False)
+    created_at = models.DateTimeField(_("created"))
+    absolute_expiry = models.DateTimeField(_("absolute expiry"))
+    # min(idle deadline, fixed deadline, absolute expiry): when the session ends.
+    expiry = models.DateTimeField(_("expiry"), db_index=True)
+    last_seen = models.DateTimeField(_("last seen"))
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("user"),
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="scs_sessions",
+    )
+
+    class Meta:
+        db_table = "scs_django_session"
+        verbose_name = _("session")
+        verbose_name_plural = _("sessions")
+        # A constraint rather than unique=True: on PostgreSQL the latter adds a
+        # second (LIKE) index that every insert would pay for.
+        constraints = [
+            models.UniqueConstraint(fields=["key_hash"], name="scs_django_session_key_hash")
+        ]
+
+    def __str__(self) -> str:
+        return f"session {self.key_hash[:8]}"

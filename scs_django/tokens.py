@@ -1,0 +1,32 @@
+"""Session tokens: the only place they are made or hashed."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+
+TOKEN_BYTES = 32
+TOKEN_LENGTH = 43  # base64url of 32 bytes, without padding
+
+_TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{43}")
+
+
+def new_token() -> str:
+    """Return a fresh random token for a cookie (43 base64url characters)."""
+    return secrets.token_urlsafe(TOKEN_BYTES)
+
+
+def is_well_formed(value: object) -> bool:
+    """True when ``value`` could be a token we issued; checked before any store call."""
+    return isinstance(value, str) and _TOKEN_RE.fullmatch(value) is not None
+
+
+def hash_token(token: str) -> str:
+    """The SHA-256 hex digest under which a token's session is stored."""
+    return hashlib.sha256(token.encode("ascii")).hexdigest()
+
+
+def hash_prefix(key_hash: str | None) -> str:
+    """A short prefix of a token hash, the most that may appear in logs or pages."""
+    return key_hash[:8] if key_hash else "-"
