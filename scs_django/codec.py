@@ -20,8 +20,8 @@ PLAIN = b"\x01"
 
 class Envelope(NamedTuple):
     data: dict[str, Any]
-    created: int  # POSIX seconds
-    absolute: int  # POSIX seconds
+    created: int  # microseconds since the Unix epoch
+    absolute: int  # microseconds since the Unix epoch
 
 
 def _serializer() -> Any:

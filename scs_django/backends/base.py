@@ -49,10 +49,20 @@ class Loaded(NamedTuple):
     last_seen: datetime
 
 
-def _from_timestamp(ts: int) -> datetime:
-    if settings.USE_TZ:
-        return datetime.fromtimestamp(ts, tz=dt_timezone.utc)
-    return datetime.fromtimestamp(ts)
+_EPOCH = datetime(1970, 1, 1, tzinfo=dt_timezone.utc)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def _to_micros(value: datetime) -> int:
+    # Exact integer arithmetic: floats would lose microseconds at this magnitude.
+    if timezone.is_naive(value):
+        value = timezone.make_aware(value)
+    return (value - _EPOCH) // _MICROSECOND
+
+
+def _from_micros(micros: int) -> datetime:
+    value = _EPOCH + micros * _MICROSECOND
+    return value if settings.USE_TZ else timezone.make_naive(value)
 
 
 def _as_datetime(value: datetime | str) -> datetime:
@@ -120,8 +130,8 @@ class ScsSessionStore(SessionBase):
         self._needs_touch = False
 
     def _start_lifetime(self, now: datetime) -> None:
-        self._created_at = now.replace(microsecond=0)
-        self._absolute_expiry = self._created_at + timedelta(
+        self._created_at = now
+        self._absolute_expiry = now + timedelta(
             seconds=conf.get("ABSOLUTE_TIMEOUT")
         )
         self._last_seen = now
@@ -197,7 +207,9 @@ class ScsSessionStore(SessionBase):
         so touches need no new cookie."""
         if self.get_expire_at_browser_close():
             return None
-        now = timezone.now()
+        # Counted from the write that precedes the cookie, so a new session's
+        # cookie gets exactly ABSOLUTE_TIMEOUT.
+        now = self._last_seen or timezone.now()
         candidates = [
             self._absolute_expiry
             or now + timedelta(seconds=conf.get("ABSOLUTE_TIMEOUT"))
@@ -240,9 +252,9 @@ class ScsSessionStore(SessionBase):
             )
             return self._forget()
         absolute = min(
-            envelope.absolute, envelope.created + conf.get("ABSOLUTE_TIMEOUT")
+            envelope.absolute, envelope.created + conf.get("ABSOLUTE_TIMEOUT") * 1_000_000
         )
-        absolute_expiry = _from_timestamp(absolute)
+        absolute_expiry = _from_micros(absolute)
         data = envelope.data
         expiry = data.get("_session_expiry")
         idle = _idle_seconds(expiry)
@@ -254,7 +266,7 @@ class ScsSessionStore(SessionBase):
             dead = now >= _as_datetime(expiry)
         if dead:
             return self._forget()
-        self._created_at = _from_timestamp(envelope.created)
+        self._created_at = _from_micros(envelope.created)
         self._absolute_expiry = absolute_expiry
         self._last_seen = last_seen
         if idle is not None and (now - last_seen).total_seconds() >= conf.get(
@@ -322,8 +334,8 @@ class ScsSessionStore(SessionBase):
         assert self._created_at is not None and self._absolute_expiry is not None
         payload = codec.encode(
             data,
-            created=int(self._created_at.timestamp()),
-            absolute=int(self._absolute_expiry.timestamp()),
+            created=_to_micros(self._created_at),
+            absolute=_to_micros(self._absolute_expiry),
         )
         return Record(
             payload=payload,

@@ -1,0 +1,179 @@
+"""What the middleware sends: cookies, headers, and when it writes."""
+
+import pytest
+import time_machine
+from django.conf import settings as django_settings
+from django.test import AsyncClient
+
+from scs_django import tokens
+from scs_django.models import Session
+
+pytestmark = pytest.mark.django_db(databases="__all__")
+
+COOKIE = django_settings.SESSION_COOKIE_NAME
+
+
+def start_session(client, value="cart"):
+    client.get("/write/", {"value": value})
+    return client.cookies[COOKIE].value
+
+
+def test_new_session_cookie_has_the_configured_attributes(client, db_alias, settings):
+    settings.SESSION_COOKIE_DOMAIN = "example.com"
+    settings.SESSION_COOKIE_PATH = "/app/"
+    settings.SESSION_COOKIE_SAMESITE = "Strict"
+    response = client.get("/write/")
+    morsel = response.cookies[COOKIE]
+    assert tokens.is_well_formed(morsel.value)
+    assert morsel["max-age"] == django_settings.SESSION_COOKIE_AGE
+    assert morsel["domain"] == "example.com"
+    assert morsel["path"] == "/app/"
+    assert morsel["samesite"] == "Strict"
+    assert morsel["httponly"] is True
+    assert not morsel["secure"]
+    assert "Cookie" in response["Vary"]
+    assert "private" in response["Cache-Control"]
+
+
+def test_cookie_is_secure_on_https_even_without_the_setting(client, db_alias, settings):
+    settings.SESSION_COOKIE_SECURE = False
+    response = client.get("/write/", secure=True)
+    assert response.cookies[COOKIE]["secure"] is True
+
+
+def test_reading_without_a_cookie_stores_nothing_and_sets_no_cookie(client, db_alias):
+    response = client.get("/read/")
+    assert response.json() == {"value": None, "user": None}
+    assert COOKIE not in response.cookies
+    assert response["Vary"] == "Cookie"
+    assert Session.objects.count() == 0
+
+
+def test_save_every_request_does_not_store_an_empty_session(client, db_alias, settings):
+    settings.SESSION_SAVE_EVERY_REQUEST = True
+    for path in ("/read/", "/untouched/"):
+        response = client.get(path)
+        assert COOKIE not in response.cookies
+    client.cookies[COOKIE] = tokens.new_token()  # well-formed but unknown
+    for path in ("/read/", "/untouched/"):
+        response = client.get(path)
+        assert COOKIE not in response.cookies
+    assert Session.objects.count() == 0
+
+
+def test_save_every_request_refreshes_a_live_session(client, db_alias, settings):
+    settings.SESSION_SAVE_EVERY_REQUEST = True
+    token = start_session(client)
+    response = client.get("/untouched/")
+    assert response.cookies[COOKIE].value == token
+
+
+def test_malformed_cookie_never_reaches_the_store(client, db_alias, count_session_queries):
+    client.cookies[COOKIE] = "not-a-token'; DROP TABLE scs_django_session; --"
+    with count_session_queries(db_alias) as ctx:
+        response = client.get("/read/")
+    assert ctx.queries == []
+    assert COOKIE not in response.cookies
+
+
+def test_unknown_token_is_never_adopted(client, db_alias):
+    unknown = tokens.new_token()
+    client.cookies[COOKIE] = unknown
+    response = client.get("/write/")
+    issued = response.cookies[COOKIE].value
+    assert issued != unknown
+    assert not Session.objects.filter(key_hash=tokens.hash_token(unknown)).exists()
+    assert Session.objects.filter(key_hash=tokens.hash_token(issued)).exists()
+
+
+def test_server_error_response_persists_nothing(client, db_alias):
+    token = start_session(client, "before")
+    response = client.get("/write-then-fail/")
+    assert response.status_code == 500
+    assert COOKIE not in response.cookies
+    assert client.get("/read/").json()["value"] == "before"
+    assert client.cookies[COOKIE].value == token
+
+
+def test_logout_deletes_the_row_and_the_cookie_with_its_attributes(client, db_alias, settings):
+    settings.SESSION_COOKIE_DOMAIN = "example.com"
+    settings.SESSION_COOKIE_SAMESITE = "Strict"
+    settings.SESSION_COOKIE_SECURE = True
+    token = start_session(client)
+    response = client.get("/logout-session/")
+    morsel = response.cookies[COOKIE]
+    assert morsel.value == ""
+    assert morsel["max-age"] == 0
+    assert morsel["domain"] == "example.com"
+    assert morsel["path"] == django_settings.SESSION_COOKIE_PATH
+    assert morsel["samesite"] == "Strict"
+    assert morsel["secure"] is True
+    assert "private" in response["Cache-Control"]
+    assert not Session.objects.filter(key_hash=tokens.hash_token(token)).exists()
+
+
+def test_flush_without_a_stored_session_sends_no_cookie(client, db_alias):
+    response = client.get("/logout-session/")
+    assert COOKIE not in response.cookies
+
+
+def test_renew_sends_the_new_token_and_kills_the_old(client, db_alias):
+    old = start_session(client)
+    response = client.get("/renew/")
+    new = response.cookies[COOKIE].value
+    assert new != old and tokens.is_well_formed(new)
+    assert client.get("/read/").json()["value"] == "cart"
+    client.cookies[COOKIE] = old
+    assert client.get("/read/").json()["value"] is None
+
+
+def test_cookie_max_age_never_outlives_the_absolute_deadline(client, db_alias, settings):
+    settings.SCS = {"ABSOLUTE_TIMEOUT": 3600}
+    with time_machine.travel("2026-03-01 12:00:00+00:00", tick=False) as clock:
+        assert client.get("/write/").cookies[COOKIE]["max-age"] == 3600
+        clock.shift(1000)
+        response = client.get("/write/", {"value": "later"})
+    assert response.cookies[COOKIE]["max-age"] == 2600
+
+
+def test_per_session_idle_expiry_keeps_the_cookie_until_the_absolute_deadline(
+    client, db_alias, settings
+):
+    settings.SCS = {"ABSOLUTE_TIMEOUT": 3600}
+    response = client.get("/set-expiry/", {"seconds": "300"})
+    assert response.cookies[COOKIE]["max-age"] == 3600
+    session = Session.objects.get()
+    assert (session.expiry - session.last_seen).total_seconds() == pytest.approx(300)
+
+
+def test_browser_session_cookie_has_no_max_age(client, db_alias, settings):
+    settings.SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+    morsel = client.get("/write/").cookies[COOKIE]
+    assert morsel["max-age"] == ""
+    assert morsel["expires"] == ""
+
+
+def test_touch_sends_no_cookie(client, db_alias, settings):
+    settings.SCS = {"IDLE_TIMEOUT": 600, "TOUCH_INTERVAL": 60}
+    with time_machine.travel("2026-03-01 12:00:00+00:00", tick=False) as clock:
+        start_session(client)
+        before = Session.objects.get().expiry
+        clock.shift(120)
+        response = client.get("/read/")
+    assert COOKIE not in response.cookies
+    assert (Session.objects.get().expiry - before).total_seconds() == 120
+
+
+def test_async_views_read_and_write_the_session(db_alias):
+    from asgiref.sync import async_to_sync
+
+    async def scenario():
+        client = AsyncClient()
+        response = await client.get("/async/write/", {"value": "from-async"})
+        token = response.cookies[COOKIE].value
+        assert tokens.is_well_formed(token)
+        response = await client.get("/async/read/")
+        assert COOKIE not in response.cookies
+        return response.json()["value"]
+
+    assert async_to_sync(scenario)() == "from-async"

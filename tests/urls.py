@@ -1,0 +1,25 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("untouched/", views.untouched),
+    path("read/", views.read),
+    path("write/", views.write),
+    path("write-then-fail/", views.write_then_fail),
+    path("renew/", views.renew),
+    path("logout-session/", views.logout_view),
+    path("set-expiry/", views.set_expiry),
+    path("messages/add/", views.add_message),
+    path("messages/", views.show_messages),
+    path("csrf/", views.csrf_token_view),
+    path("exempt-write/", views.exempt_write),
+    path("async/read/", views.async_read),
+    path("async/write/", views.async_write),
+    path("accounts/login/", auth_views.LoginView.as_view()),
+    path("accounts/logout/", auth_views.LogoutView.as_view()),
+    path("accounts/password_change/", auth_views.PasswordChangeView.as_view(success_url="/read/")),
+    path("admin/", admin.site.urls),
+]
