@@ -16,6 +16,8 @@ urlpatterns = [
     path("messages/", views.show_messages),
     path("csrf/", views.csrf_token_view),
     path("exempt-write/", views.exempt_write),
+    path("slow/write/", views.slow_write),
+    path("slow/read/", views.slow_read),
     path("async/read/", views.async_read),
     path("async/write/", views.async_write),
     path("accounts/login/", auth_views.LoginView.as_view()),

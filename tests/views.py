@@ -66,3 +66,20 @@ async def async_read(request):
 async def async_write(request):
     await request.session.aset("value", request.GET.get("value", "async"))
     return HttpResponse("ok")
+
+
+# A test sets this to run another request while one is in flight.
+IN_FLIGHT = None
+
+
+def slow_write(request):
+    request.session.get("value")  # loaded before the other request runs
+    IN_FLIGHT()
+    request.session["value"] = "written by the slow request"
+    return HttpResponse("ok")
+
+
+def slow_read(request):
+    value = request.session.get("value")
+    IN_FLIGHT()
+    return JsonResponse({"value": value})

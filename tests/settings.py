@@ -1,0 +1,96 @@
+"""Django settings for the test suite.
+
+"default" is PostgreSQL and "sqlite" is SQLite; tests.routers.PinnedRouter
+sends every query to one of them. Unless SCS_TEST_PG_PORT names a running
+server, tests/conftest.py starts a throwaway PostgreSQL on the port chosen
+here before pytest-django creates the test databases. Redis likewise, unless
+SCS_TEST_REDIS_URL is set.
+"""
+
+import os
+from pathlib import Path
+
+from tests.servers import HOST, reserve_port
+
+TESTS_DIR = Path(__file__).resolve().parent
+
+SECRET_KEY = "scs-django-tests-not-secret"  # noqa: S105
+DEBUG = False
+USE_TZ = True
+ROOT_URLCONF = "tests.urls"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+STATIC_URL = "/static/"
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "scs_django",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "scs_django.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+SESSION_ENGINE = "scs_django.backends.db"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [TESTS_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# An already running server (SCS_TEST_PG_PORT) or the throwaway one.
+TEST_POSTGRES_EXTERNAL = bool(os.environ.get("SCS_TEST_PG_PORT"))
+
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.postgresql",
+        "HOST": os.environ.get("SCS_TEST_PG_HOST", HOST),
+        "PORT": os.environ.get("SCS_TEST_PG_PORT") or str(reserve_port("pg")),
+        "NAME": "scs_django",
+        "USER": os.environ.get("SCS_TEST_PG_USER", "postgres"),
+        "PASSWORD": os.environ.get("SCS_TEST_PG_PASSWORD", ""),
+    },
+    "sqlite": {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": TESTS_DIR / "scs_django.sqlite3",
+        # A file rather than in-memory: threads in race tests then open real,
+        # separate connections that wait on locks instead of failing with
+        # "database table is locked" as shared-cache memory databases do.
+        "TEST": {"NAME": str(TESTS_DIR / "test_scs_django.sqlite3")},
+        "OPTIONS": {
+            "timeout": 20,
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=OFF",
+        },
+    },
+}
+
+DATABASE_ROUTERS = ["tests.routers.PinnedRouter"]
+
+# Not used by the session engine yet; the Redis tests read it.
+TEST_REDIS_EXTERNAL = bool(os.environ.get("SCS_TEST_REDIS_URL"))
+TEST_REDIS_URL = (
+    os.environ.get("SCS_TEST_REDIS_URL") or f"redis://{HOST}:{reserve_port('redis')}/0"
+)
+
+LOGIN_REDIRECT_URL = "/read/"
