@@ -363,6 +363,11 @@ class ScsSessionStore(SessionBase):
                 self.save(must_create=True)
             except CreateError:
                 continue
+            except BaseException:
+                # Nothing was stored (too large, not serialisable, store down):
+                # leave no token behind that a later save would try to update.
+                self._forget()
+                raise
             self.modified = True
             return
         raise CreateError("Could not store a new session under a unique token.")
@@ -374,6 +379,11 @@ class ScsSessionStore(SessionBase):
                 await self.asave(must_create=True)
             except CreateError:
                 continue
+            except BaseException:
+                # Nothing was stored (too large, not serialisable, store down):
+                # leave no token behind that a later save would try to update.
+                self._forget()
+                raise
             self.modified = True
             return
         raise CreateError("Could not store a new session under a unique token.")
@@ -515,6 +525,10 @@ class ScsSessionStore(SessionBase):
         await self.arenew_token()
 
     # -- ending -----------------------------------------------------------------------
+
+    async def adelete_test_cookie(self) -> None:
+        # Django's twin forgets to mark the session modified; the sync one does.
+        await self.apop(self.TEST_COOKIE_NAME)
 
     def delete(self, session_key: str | None = None) -> None:
         if session_key is None:
