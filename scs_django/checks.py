@@ -43,19 +43,29 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
         errors.append(
             checks.Error(
                 f'SCS["{key}"] is not a scs_django setting.',
-                hint=f'Did you mean SCS["{close[0]}"]?' if close else
-                "See the configuration page of the scs_django docs.",
+                hint=f'Did you mean SCS["{close[0]}"]?'
+                if close
+                else "See the configuration page of the scs_django docs.",
                 id="scs_django.E001",
             )
         )
     values = conf.get_settings()
     for name in _POSITIVE_INTS:
         if not _is_int(values[name]) or values[name] <= 0:
-            errors.append(_bad_value(name, values[name], "a positive number of seconds"
-                                     if name != "MAX_BYTES" else "a positive number of bytes"))
+            errors.append(
+                _bad_value(
+                    name,
+                    values[name],
+                    "a positive number of seconds"
+                    if name != "MAX_BYTES"
+                    else "a positive number of bytes",
+                )
+            )
     idle = values["IDLE_TIMEOUT"]
     if idle is not None and (not _is_int(idle) or idle <= 0):
-        errors.append(_bad_value("IDLE_TIMEOUT", idle, "None or a positive number of seconds"))
+        errors.append(
+            _bad_value("IDLE_TIMEOUT", idle, "None or a positive number of seconds")
+        )
     for name in _BOOLS:
         if not isinstance(values[name], bool):
             errors.append(_bad_value(name, values[name], "True or False"))

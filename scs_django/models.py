@@ -34,7 +34,9 @@ class Session(models.Model):
         # A constraint rather than unique=True: on PostgreSQL the latter adds a
         # second (LIKE) index that every insert would pay for.
         constraints = [
-            models.UniqueConstraint(fields=["key_hash"], name="scs_django_session_key_hash")
+            models.UniqueConstraint(
+                fields=["key_hash"], name="scs_django_session_key_hash"
+            )
         ]
 
     def __str__(self) -> str:

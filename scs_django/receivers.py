@@ -23,6 +23,10 @@ def renew_on_login(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
     session = getattr(request, "session", None)
     if not isinstance(session, ScsSessionStore):
         return
-    if conf.get("RENEW_ON_LOGIN") and session.session_key is not None and not session.renewed:
+    if (
+        conf.get("RENEW_ON_LOGIN")
+        and session.session_key is not None
+        and not session.renewed
+    ):
         session.renew_token()
     session.restart_lifetime()

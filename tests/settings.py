@@ -8,13 +8,14 @@ SCS_TEST_REDIS_URL is set.
 """
 
 import os
+import tempfile
 from pathlib import Path
 
 from tests.servers import HOST, reserve_port
 
 TESTS_DIR = Path(__file__).resolve().parent
 
-SECRET_KEY = "scs-django-tests-not-secret"  # noqa: S105
+SECRET_KEY = "scs-django-tests-not-secret"
 DEBUG = False
 USE_TZ = True
 ROOT_URLCONF = "tests.urls"
@@ -62,6 +63,8 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # An already running server (SCS_TEST_PG_PORT) or the throwaway one.
 TEST_POSTGRES_EXTERNAL = bool(os.environ.get("SCS_TEST_PG_PORT"))
 
+SQLITE_DIR = Path(tempfile.gettempdir())
+
 DATABASES = {
     "default": {
         "ENGINE": "django.db.backends.postgresql",
@@ -73,11 +76,13 @@ DATABASES = {
     },
     "sqlite": {
         "ENGINE": "django.db.backends.sqlite3",
-        "NAME": TESTS_DIR / "scs_django.sqlite3",
+        "NAME": SQLITE_DIR / "scs-django.sqlite3",
         # A file rather than in-memory: threads in race tests then open real,
         # separate connections that wait on locks instead of failing with
         # "database table is locked" as shared-cache memory databases do.
-        "TEST": {"NAME": str(TESTS_DIR / "test_scs_django.sqlite3")},
+        # One per process, so that concurrent runs from one checkout don't
+        # clobber each other's; Django deletes it at the end of the run.
+        "TEST": {"NAME": str(SQLITE_DIR / f"scs-django-test-{os.getpid()}.sqlite3")},
         "OPTIONS": {
             "timeout": 20,
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=OFF",

@@ -3,7 +3,6 @@
 import pytest
 from asgiref.sync import async_to_sync
 from django.conf import settings as django_settings
-from django.contrib.auth import SESSION_KEY
 from django.test import AsyncClient, Client
 
 from scs_django import tokens
@@ -24,7 +23,9 @@ def is_live(token):
 
 
 def post_login(client, user, password=PASSWORD):
-    return client.post("/accounts/login/", {"username": user.username, "password": password})
+    return client.post(
+        "/accounts/login/", {"username": user.username, "password": password}
+    )
 
 
 def test_client_login_gives_a_logged_in_session(client, db_alias, user_factory):
@@ -91,7 +92,9 @@ def test_logging_in_again_as_the_same_user_still_renews(client, db_alias, user_f
     assert client.get("/read/").json()["user"] == str(user.pk)
 
 
-def test_same_user_login_does_not_renew_without_the_setting(client, db_alias, settings, user_factory):
+def test_same_user_login_does_not_renew_without_the_setting(
+    client, db_alias, settings, user_factory
+):
     settings.SCS = {"RENEW_ON_LOGIN": False}
     user = user_factory()
     post_login(client, user)
@@ -100,7 +103,9 @@ def test_same_user_login_does_not_renew_without_the_setting(client, db_alias, se
     assert token_of(client) == first
 
 
-def test_another_user_logging_in_on_top_gets_an_empty_session(client, db_alias, user_factory):
+def test_another_user_logging_in_on_top_gets_an_empty_session(
+    client, db_alias, user_factory
+):
     alice, bob = user_factory(), user_factory()
     post_login(client, alice)
     client.get("/write/", {"value": "alice's secret"})
@@ -145,7 +150,11 @@ def test_password_change_keeps_this_session_logged_in(client, db_alias, user_fac
     before = token_of(client)
     response = client.post(
         "/accounts/password_change/",
-        {"old_password": PASSWORD, "new_password1": "a new Passw0rd!", "new_password2": "a new Passw0rd!"},
+        {
+            "old_password": PASSWORD,
+            "new_password1": "a new Passw0rd!",
+            "new_password2": "a new Passw0rd!",
+        },
     )
     assert response.status_code == 302, response.content
     assert client.get("/read/").json()["user"] == str(user.pk)
@@ -181,5 +190,8 @@ def test_csrf_token_kept_in_the_session(db_alias, settings):
     rejected = Client(enforce_csrf_checks=True)
     rejected.cookies[COOKIE] = token_of(client)
     assert rejected.post("/write/", {}).status_code == 403
-    response = client.post("/accounts/login/", {"csrfmiddlewaretoken": token, "username": "x", "password": "y"})
+    response = client.post(
+        "/accounts/login/",
+        {"csrfmiddlewaretoken": token, "username": "x", "password": "y"},
+    )
     assert response.status_code == 200  # CSRF passed; the form rejected the login

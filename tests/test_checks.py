@@ -43,11 +43,26 @@ def test_values_of_the_wrong_type(settings):
         "FAIL_OPEN": None,
     }
     assert ids_and_messages(check_settings()) == [
-        ("scs_django.E002", "SCS[\"ABSOLUTE_TIMEOUT\"] is '3600'; it must be a positive number of seconds."),
-        ("scs_django.E002", 'SCS["TOUCH_INTERVAL"] is 0; it must be a positive number of seconds.'),
-        ("scs_django.E002", 'SCS["MAX_BYTES"] is 1.5; it must be a positive number of bytes.'),
-        ("scs_django.E002", 'SCS["IDLE_TIMEOUT"] is -5; it must be None or a positive number of seconds.'),
-        ("scs_django.E002", "SCS[\"RENEW_ON_LOGIN\"] is 'yes'; it must be True or False."),
+        (
+            "scs_django.E002",
+            "SCS[\"ABSOLUTE_TIMEOUT\"] is '3600'; it must be a positive number of seconds.",
+        ),
+        (
+            "scs_django.E002",
+            'SCS["TOUCH_INTERVAL"] is 0; it must be a positive number of seconds.',
+        ),
+        (
+            "scs_django.E002",
+            'SCS["MAX_BYTES"] is 1.5; it must be a positive number of bytes.',
+        ),
+        (
+            "scs_django.E002",
+            'SCS["IDLE_TIMEOUT"] is -5; it must be None or a positive number of seconds.',
+        ),
+        (
+            "scs_django.E002",
+            "SCS[\"RENEW_ON_LOGIN\"] is 'yes'; it must be True or False.",
+        ),
         ("scs_django.E002", 'SCS["FAIL_OPEN"] is None; it must be True or False.'),
     ]
 
@@ -60,7 +75,11 @@ def test_scs_must_be_a_dict(settings):
 
 
 def test_timeouts_that_make_no_sense(settings):
-    settings.SCS = {"IDLE_TIMEOUT": 7200, "ABSOLUTE_TIMEOUT": 3600, "TOUCH_INTERVAL": 7200}
+    settings.SCS = {
+        "IDLE_TIMEOUT": 7200,
+        "ABSOLUTE_TIMEOUT": 3600,
+        "TOUCH_INTERVAL": 7200,
+    }
     assert ids_and_messages(check_settings()) == [
         (
             "scs_django.E003",

@@ -99,7 +99,7 @@ def saved_session(store_class: Any, expiry: Any = None, **data: Any) -> Any:
     return session
 
 
-# -- a new session --------------------------------------------------------------
+# -- a new session ------
 
 
 def test_new_session_is_empty_untouched_and_has_no_key(session):
@@ -218,7 +218,7 @@ def test_test_cookie_helpers(session):
     assert dict(session.items()) == {}
 
 
-# -- storing and loading ----------------------------------------------------------
+# -- storing and loading ------
 
 
 def test_saved_data_loads_in_a_new_store_with_the_same_key(store_class, session):
@@ -275,7 +275,9 @@ def test_exists_is_false_for_malformed_keys_without_a_query(session, no_queries,
         assert session.exists(key) is False
 
 
-def test_create_stores_an_empty_session_under_a_43_character_token(store_class, session, stored):
+def test_create_stores_an_empty_session_under_a_43_character_token(
+    store_class, session, stored
+):
     session.create()
     key = session.session_key
     assert TOKEN_RE.fullmatch(key)
@@ -363,7 +365,7 @@ def test_a_flushed_session_saves_under_a_new_token(store_class):
     assert store_class(session.session_key).load() == {"colour": "red"}
 
 
-# -- renewal ------------------------------------------------------------------------
+# -- renewal ------
 
 
 @pytest.mark.parametrize("method", ["cycle_key", "renew_token"])
@@ -436,7 +438,7 @@ def test_renewal_of_a_session_deleted_elsewhere_does_not_revive_it(store_class, 
     assert stored.hashes() == set()
 
 
-# -- unknown and malformed keys ----------------------------------------------------------
+# -- unknown and malformed keys ------
 
 
 def test_unknown_token_loads_empty_and_drops_the_key(store_class):
@@ -487,7 +489,7 @@ def test_malformed_key_saves_under_a_new_token(store_class, stored, key):
     assert stored.hashes() == {tokens.hash_token(session.session_key)}
 
 
-# -- no resurrection -----------------------------------------------------------------------
+# -- no resurrection ------
 
 
 def test_session_deleted_elsewhere_is_not_resurrected_by_a_save(store_class, stored):
@@ -521,7 +523,7 @@ def test_expired_session_is_not_resurrected_by_a_save(store_class, stored):
         assert store_class(session.session_key).load() == {}
 
 
-# -- the token ----------------------------------------------------------------------------
+# -- the token ------
 
 
 def test_token_is_43_characters_of_base64url(session):
@@ -562,7 +564,7 @@ def test_no_stored_column_contains_the_token(store_class, stored, renew):
     assert old_token not in repr(envelope)
 
 
-# -- expiry --------------------------------------------------------------------------------
+# -- expiry ------
 
 
 def test_default_expiry_age_is_the_absolute_timeout(session, settings):
@@ -575,18 +577,18 @@ def test_default_expiry_age_is_the_absolute_timeout(session, settings):
 
 def test_default_expiry_date_is_the_absolute_timeout_from_modification(session):
     modification = START
-    assert session.get_expiry_date(modification=modification) == modification + timedelta(
-        seconds=django_settings.SESSION_COOKIE_AGE
-    )
+    assert session.get_expiry_date(
+        modification=modification
+    ) == modification + timedelta(seconds=django_settings.SESSION_COOKIE_AGE)
 
 
 def test_set_expiry_seconds_is_an_idle_timeout_from_modification(session):
     modification = START
     session.set_expiry(10)
     assert session.get_expiry_age(modification=modification) == 10
-    assert session.get_expiry_date(modification=modification) == modification + timedelta(
-        seconds=10
-    )
+    assert session.get_expiry_date(
+        modification=modification
+    ) == modification + timedelta(seconds=10)
     later = modification + timedelta(seconds=100)
     assert session.get_expiry_date(modification=later) == later + timedelta(seconds=10)
 
@@ -597,7 +599,9 @@ def test_set_expiry_timedelta_is_a_fixed_deadline(session):
     deadline = START + timedelta(seconds=10)
     assert session.get_expiry_date(modification=START) == deadline
     assert session.get_expiry_age(modification=START) == 10
-    assert session.get_expiry_date(modification=START + timedelta(seconds=4)) == deadline
+    assert (
+        session.get_expiry_date(modification=START + timedelta(seconds=4)) == deadline
+    )
     assert session.get_expiry_age(modification=START + timedelta(seconds=4)) == 6
 
 
@@ -606,7 +610,9 @@ def test_set_expiry_datetime_is_a_fixed_deadline(session):
     session.set_expiry(deadline)
     assert session.get_expiry_date(modification=START) == deadline
     assert session.get_expiry_age(modification=START) == 10
-    assert session.get_expiry_date(modification=START + timedelta(seconds=7)) == deadline
+    assert (
+        session.get_expiry_date(modification=START + timedelta(seconds=7)) == deadline
+    )
 
 
 def test_set_expiry_never_goes_beyond_the_absolute_deadline(store_class):
@@ -699,7 +705,7 @@ def test_absolute_timeout_ends_a_session_despite_activity(store_class, settings)
         assert store_class(key).load() == {}
 
 
-# -- clear_expired ---------------------------------------------------------------------------
+# -- clear_expired ------
 
 
 def test_clear_expired_removes_exactly_the_expired_sessions(store_class, stored):
@@ -711,7 +717,10 @@ def test_clear_expired_removes_exactly_the_expired_sessions(store_class, stored)
         already_past = saved_session(store_class, expiry=-timedelta(seconds=1))
         store_class.clear_expired()
         assert stored.hashes() == {
-            idle.key_hash, fixed.key_hash, long_idle.key_hash, default.key_hash
+            idle.key_hash,
+            fixed.key_hash,
+            long_idle.key_hash,
+            default.key_hash,
         }
         clock.shift(timedelta(minutes=2))
         store_class.clear_expired()
@@ -720,7 +729,8 @@ def test_clear_expired_removes_exactly_the_expired_sessions(store_class, stored)
         store_class.clear_expired()
         assert stored.hashes() == {long_idle.key_hash, default.key_hash}
         assert store_class(long_idle.session_key).load() == {
-            "colour": "blue", "_session_expiry": 3600
+            "colour": "blue",
+            "_session_expiry": 3600,
         }
     assert already_past.key_hash not in stored.hashes()
 
@@ -740,7 +750,7 @@ def test_clear_expired_removes_sessions_past_their_absolute_deadline(
         assert stored.hashes() == {young.key_hash}
 
 
-# -- size and serialisation limits -------------------------------------------------------------
+# -- size and serialisation limits ------
 
 
 def test_too_large_session_is_refused_and_the_stored_one_kept(store_class, settings):
@@ -798,7 +808,7 @@ def test_new_session_refused_once_can_be_saved_after_fixing_it(store_class, stor
     assert stored.hashes() == {session.key_hash}
 
 
-# -- async twins ------------------------------------------------------------------------------
+# -- async twins ------
 
 
 def test_aset_and_aget_roundtrip_through_a_new_store(store_class):
@@ -909,9 +919,7 @@ def test_async_test_cookie_helpers(store_class):
 
 
 @pytest.mark.parametrize("key", MALFORMED_OR_MISSING_KEYS)
-def test_aexists_is_false_for_malformed_keys_without_a_query(
-    session, no_queries, key
-):
+def test_aexists_is_false_for_malformed_keys_without_a_query(session, no_queries, key):
     with no_queries():
         assert async_to_sync(session.aexists)(key) is False
 
@@ -1076,9 +1084,9 @@ def test_aget_expiry_age_and_date(store_class):
 def test_aget_expiry_age_default_is_the_absolute_timeout(session, settings):
     settings.SCS = {"ABSOLUTE_TIMEOUT": 3600}
     assert async_to_sync(session.aget_expiry_age)() == 3600
-    assert async_to_sync(session.aget_expiry_date)(modification=START) == START + timedelta(
-        hours=1
-    )
+    assert async_to_sync(session.aget_expiry_date)(
+        modification=START
+    ) == START + timedelta(hours=1)
 
 
 def test_aset_expiry(store_class):

@@ -72,7 +72,9 @@ def test_idle_deadline_is_exact(db_alias, use_tz, settings):
         assert not alive(token)  # ...is not a touch unless the middleware sends one
 
 
-def test_touch_moves_the_idle_deadline_once_per_interval(client, db_alias, use_tz, settings):
+def test_touch_moves_the_idle_deadline_once_per_interval(
+    client, db_alias, use_tz, settings
+):
     settings.SCS = {"IDLE_TIMEOUT": 600, "TOUCH_INTERVAL": 60}
     with time_machine.travel(START, tick=False) as clock:
         client.get("/write/", {"value": "x"})
@@ -117,7 +119,9 @@ def test_fixed_deadline_never_goes_past_the_absolute_one(db_alias, use_tz, setti
         assert not alive(store.session_key)
 
 
-def test_fixed_deadline_before_the_absolute_one_ends_the_session(db_alias, use_tz, settings):
+def test_fixed_deadline_before_the_absolute_one_ends_the_session(
+    db_alias, use_tz, settings
+):
     with time_machine.travel(START, tick=False) as clock:
         store = SessionStore()
         store["value"] = "x"
@@ -160,4 +164,6 @@ def test_expired_session_is_replaced_not_revived(client, db_alias, settings):
     new = response.cookies[COOKIE].value
     assert new != old
     row = Session.objects.get(key_hash=tokens.hash_token(old))
-    assert row.expiry <= row.last_seen + timedelta(seconds=60)  # untouched, left for cleanup
+    assert row.expiry <= row.last_seen + timedelta(
+        seconds=60
+    )  # untouched, left for cleanup

@@ -25,9 +25,16 @@ def session_token(client, db_alias):
 
 @pytest.mark.parametrize(
     "method, path",
-    [("_fetch", "/read/"), ("_fetch", "/write/"), ("_update", "/write/"), ("_update", "/renew/")],
+    [
+        ("_fetch", "/read/"),
+        ("_fetch", "/write/"),
+        ("_update", "/write/"),
+        ("_update", "/renew/"),
+    ],
 )
-def test_store_down_answers_503_and_leaves_the_cookie(client, session_token, method, path):
+def test_store_down_answers_503_and_leaves_the_cookie(
+    client, session_token, method, path
+):
     with mock.patch.object(SessionStore, method, broken):
         response = client.get(path)
     assert response.status_code == 503

@@ -68,7 +68,9 @@ def test_save_every_request_refreshes_a_live_session(client, db_alias, settings)
     assert response.cookies[COOKIE].value == token
 
 
-def test_malformed_cookie_never_reaches_the_store(client, db_alias, count_session_queries):
+def test_malformed_cookie_never_reaches_the_store(
+    client, db_alias, count_session_queries
+):
     client.cookies[COOKIE] = "not-a-token'; DROP TABLE scs_django_session; --"
     with count_session_queries(db_alias) as ctx:
         response = client.get("/read/")
@@ -95,7 +97,9 @@ def test_server_error_response_persists_nothing(client, db_alias):
     assert client.cookies[COOKIE].value == token
 
 
-def test_logout_deletes_the_row_and_the_cookie_with_its_attributes(client, db_alias, settings):
+def test_logout_deletes_the_row_and_the_cookie_with_its_attributes(
+    client, db_alias, settings
+):
     settings.SESSION_COOKIE_DOMAIN = "example.com"
     settings.SESSION_COOKIE_SAMESITE = "Strict"
     settings.SESSION_COOKIE_SECURE = True
@@ -127,7 +131,9 @@ def test_renew_sends_the_new_token_and_kills_the_old(client, db_alias):
     assert client.get("/read/").json()["value"] is None
 
 
-def test_cookie_max_age_never_outlives_the_absolute_deadline(client, db_alias, settings):
+def test_cookie_max_age_never_outlives_the_absolute_deadline(
+    client, db_alias, settings
+):
     settings.SCS = {"ABSOLUTE_TIMEOUT": 3600}
     with time_machine.travel("2026-03-01 12:00:00+00:00", tick=False) as clock:
         assert client.get("/write/").cookies[COOKIE]["max-age"] == 3600

@@ -30,7 +30,9 @@ def test_request_that_does_not_touch_the_session_runs_no_statement(
     assert COOKIE not in response.cookies
 
 
-def test_reading_an_existing_session_is_one_statement(client, db_alias, count_session_queries):
+def test_reading_an_existing_session_is_one_statement(
+    client, db_alias, count_session_queries
+):
     start_session(client)
     with count_session_queries(db_alias) as ctx:
         response = client.get("/read/")
@@ -39,7 +41,9 @@ def test_reading_an_existing_session_is_one_statement(client, db_alias, count_se
     assert COOKIE not in response.cookies
 
 
-def test_writing_an_existing_session_is_two_statements(client, db_alias, count_session_queries):
+def test_writing_an_existing_session_is_two_statements(
+    client, db_alias, count_session_queries
+):
     start_session(client)
     with count_session_queries(db_alias) as ctx:
         client.get("/write/", {"value": "changed"})

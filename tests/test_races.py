@@ -45,7 +45,9 @@ def test_logout_during_slow_write_does_not_resurrect(client, db_alias, in_flight
     assert second_client(token).get("/read/").json()["value"] is None
 
 
-def test_logout_during_slow_touch_does_not_resurrect(client, db_alias, in_flight, settings):
+def test_logout_during_slow_touch_does_not_resurrect(
+    client, db_alias, in_flight, settings
+):
     settings.SCS = {"IDLE_TIMEOUT": 600, "TOUCH_INTERVAL": 60}
     with time_machine.travel("2026-03-01 12:00:00+00:00", tick=False) as clock:
         token = start_session(client)
@@ -91,7 +93,9 @@ def test_login_elsewhere_during_slow_write_does_not_revive_the_anonymous_token(
     assert row.user_id == user.pk
 
 
-def test_cleanup_during_slow_write_does_not_resurrect(client, db_alias, in_flight, settings):
+def test_cleanup_during_slow_write_does_not_resurrect(
+    client, db_alias, in_flight, settings
+):
     from scs_django.backends.db import SessionStore
 
     settings.SCS = {"ABSOLUTE_TIMEOUT": 60}

@@ -22,6 +22,9 @@ urlpatterns = [
     path("async/write/", views.async_write),
     path("accounts/login/", auth_views.LoginView.as_view()),
     path("accounts/logout/", auth_views.LogoutView.as_view()),
-    path("accounts/password_change/", auth_views.PasswordChangeView.as_view(success_url="/read/")),
+    path(
+        "accounts/password_change/",
+        auth_views.PasswordChangeView.as_view(success_url="/read/"),
+    ),
     path("admin/", admin.site.urls),
 ]

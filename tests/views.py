@@ -11,7 +11,12 @@ def untouched(request):
 
 
 def read(request):
-    return JsonResponse({"value": request.session.get("value"), "user": request.session.get("_auth_user_id")})
+    return JsonResponse(
+        {
+            "value": request.session.get("value"),
+            "user": request.session.get("_auth_user_id"),
+        }
+    )
 
 
 def write(request):
@@ -46,7 +51,9 @@ def add_message(request):
 
 
 def show_messages(request):
-    return JsonResponse({"messages": [m.message for m in messages.get_messages(request)]})
+    return JsonResponse(
+        {"messages": [m.message for m in messages.get_messages(request)]}
+    )
 
 
 def csrf_token_view(request):

@@ -131,9 +131,7 @@ class ScsSessionStore(SessionBase):
 
     def _start_lifetime(self, now: datetime) -> None:
         self._created_at = now
-        self._absolute_expiry = now + timedelta(
-            seconds=conf.get("ABSOLUTE_TIMEOUT")
-        )
+        self._absolute_expiry = now + timedelta(seconds=conf.get("ABSOLUTE_TIMEOUT"))
         self._last_seen = now
 
     def restart_lifetime(self) -> None:
@@ -252,7 +250,8 @@ class ScsSessionStore(SessionBase):
             )
             return self._forget()
         absolute = min(
-            envelope.absolute, envelope.created + conf.get("ABSOLUTE_TIMEOUT") * 1_000_000
+            envelope.absolute,
+            envelope.created + conf.get("ABSOLUTE_TIMEOUT") * 1_000_000,
         )
         absolute_expiry = _from_micros(absolute)
         data = envelope.data
@@ -308,7 +307,9 @@ class ScsSessionStore(SessionBase):
         if not tokens.is_well_formed(session_key):
             return False
         with self._guard():
-            return self._fetch(tokens.hash_token(session_key), timezone.now()) is not None
+            return (
+                self._fetch(tokens.hash_token(session_key), timezone.now()) is not None
+            )
 
     async def aexists(self, session_key: str | None) -> bool:
         if not tokens.is_well_formed(session_key):
@@ -331,7 +332,8 @@ class ScsSessionStore(SessionBase):
             return None
 
     def _record(self, data: dict[str, Any], now: datetime) -> Record:
-        assert self._created_at is not None and self._absolute_expiry is not None
+        if self._created_at is None or self._absolute_expiry is None:
+            self._start_lifetime(now)
         payload = codec.encode(
             data,
             created=_to_micros(self._created_at),
@@ -346,9 +348,11 @@ class ScsSessionStore(SessionBase):
             user_id=self._user_id(data),
         )
 
-    def _prepare_save(self, must_create: bool, data: dict[str, Any]) -> tuple[datetime, Record]:
+    def _prepare_save(
+        self, must_create: bool, data: dict[str, Any]
+    ) -> tuple[datetime, Record]:
         now = timezone.now()
-        if must_create or self._created_at is None:
+        if must_create:
             self._start_lifetime(now)
         return now, self._record(data, now)
 
@@ -472,14 +476,14 @@ class ScsSessionStore(SessionBase):
         old_hash, now = self._renew_start(data)
         if old_hash is None:
             return  # nothing stored yet: the next save creates it under a new token
-        if self._created_at is None:
-            self._start_lifetime(now)
         record = self._record(data, now)
         for _ in range(CREATE_ATTEMPTS):
             token = tokens.new_token()
             with self._guard():
                 try:
-                    renamed = self._update(old_hash, record, now, tokens.hash_token(token))
+                    renamed = self._update(
+                        old_hash, record, now, tokens.hash_token(token)
+                    )
                 except CreateError:
                     continue
             break
@@ -496,8 +500,6 @@ class ScsSessionStore(SessionBase):
         old_hash, now = self._renew_start(data)
         if old_hash is None:
             return
-        if self._created_at is None:
-            self._start_lifetime(now)
         record = self._record(data, now)
         for _ in range(CREATE_ATTEMPTS):
             token = tokens.new_token()

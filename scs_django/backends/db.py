@@ -69,7 +69,9 @@ class SessionStore(ScsSessionStore):
     async def _afetch(self, key_hash: str, now: datetime) -> Loaded | None:
         rows = [
             row
-            async for row in self._live(key_hash, now).values_list("data", "last_seen")[:1]
+            async for row in self._live(key_hash, now).values_list("data", "last_seen")[
+                :1
+            ]
         ]
         return Loaded(*rows[0]) if rows else None
 
@@ -96,7 +98,9 @@ class SessionStore(ScsSessionStore):
         try:
             with _savepoint(using):
                 return (
-                    self._live(key_hash, now).using(using).update(key_hash=new_hash, **fields)
+                    self._live(key_hash, now)
+                    .using(using)
+                    .update(key_hash=new_hash, **fields)
                     == 1
                 )
         except IntegrityError as exc:
@@ -113,7 +117,9 @@ class SessionStore(ScsSessionStore):
         return self._live(key_hash, now).update(last_seen=now, expiry=expiry) == 1
 
     async def _abump(self, key_hash: str, now: datetime, expiry: datetime) -> bool:
-        return await self._live(key_hash, now).aupdate(last_seen=now, expiry=expiry) == 1
+        return (
+            await self._live(key_hash, now).aupdate(last_seen=now, expiry=expiry) == 1
+        )
 
     def _remove(self, key_hash: str) -> None:
         self.model.objects.filter(key_hash=key_hash).delete()

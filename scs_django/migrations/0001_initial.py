@@ -6,7 +6,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -15,22 +14,44 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='Session',
+            name="Session",
             fields=[
-                ('id', models.BigAutoField(primary_key=True, serialize=False)),
-                ('key_hash', models.CharField(editable=False, max_length=64, verbose_name='token hash')),
-                ('data', models.BinaryField(verbose_name='data')),
-                ('created_at', models.DateTimeField(verbose_name='created')),
-                ('absolute_expiry', models.DateTimeField(verbose_name='absolute expiry')),
-                ('expiry', models.DateTimeField(db_index=True, verbose_name='expiry')),
-                ('last_seen', models.DateTimeField(verbose_name='last seen')),
-                ('user', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='scs_sessions', to=settings.AUTH_USER_MODEL, verbose_name='user')),
+                ("id", models.BigAutoField(primary_key=True, serialize=False)),
+                (
+                    "key_hash",
+                    models.CharField(
+                        editable=False, max_length=64, verbose_name="token hash"
+                    ),
+                ),
+                ("data", models.BinaryField(verbose_name="data")),
+                ("created_at", models.DateTimeField(verbose_name="created")),
+                (
+                    "absolute_expiry",
+                    models.DateTimeField(verbose_name="absolute expiry"),
+                ),
+                ("expiry", models.DateTimeField(db_index=True, verbose_name="expiry")),
+                ("last_seen", models.DateTimeField(verbose_name="last seen")),
+                (
+                    "user",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="scs_sessions",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="user",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'session',
-                'verbose_name_plural': 'sessions',
-                'db_table': 'scs_django_session',
-                'constraints': [models.UniqueConstraint(fields=('key_hash',), name='scs_django_session_key_hash')],
+                "verbose_name": "session",
+                "verbose_name_plural": "sessions",
+                "db_table": "scs_django_session",
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("key_hash",), name="scs_django_session_key_hash"
+                    )
+                ],
             },
         ),
     ]

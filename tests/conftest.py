@@ -1,0 +1,81 @@
+import os
+from urllib.parse import urlsplit
+
+import pytest
+from django.conf import settings
+from django.db import DEFAULT_DB_ALIAS
+
+from tests.factories import UserFactory
+from tests.routers import use_database
+from tests.servers import PostgresServer, RedisServer, port_variable
+from tests.utils import count_session_queries as _count_session_queries
+
+# db_alias ids -> database aliases in tests/settings.py
+DATABASE_ALIASES = {"postgresql": DEFAULT_DB_ALIAS, "sqlite": "sqlite"}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def postgresql_server():
+    """The throwaway PostgreSQL behind the "default" alias (None if external).
+
+    Autouse, so that a machine without PostgreSQL fails every run instead of
+    skipping the database tests.
+    """
+    if settings.TEST_POSTGRES_EXTERNAL:
+        yield None
+        return
+    db = settings.DATABASES[DEFAULT_DB_ALIAS]
+    with PostgresServer().start(port=int(db["PORT"])) as server:
+        if str(server.port) != str(db["PORT"]):
+            # The chosen port was taken meanwhile. No connection exists yet,
+            # and connections[...] shares this dict, so updating it suffices.
+            db["PORT"] = str(server.port)
+            os.environ[port_variable("pg")] = str(server.port)
+        yield server
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(
+    django_db_modify_db_settings_parallel_suffix, postgresql_server
+):
+    """pytest-django's hook before it creates the test databases.
+
+    Overridden only to depend on postgresql_server, so the server is up by then.
+    """
+
+
+@pytest.fixture(scope="session", autouse=True)
+def redis_server():
+    """A Redis server for the tests; its URL is settings.TEST_REDIS_URL."""
+    url = urlsplit(settings.TEST_REDIS_URL)
+    server = RedisServer(host=url.hostname, port=url.port)
+    if settings.TEST_REDIS_EXTERNAL:
+        yield server
+        return
+    with server.start() as server:
+        if server.port != url.port:
+            settings.TEST_REDIS_URL = server.url
+            os.environ[port_variable("redis")] = str(server.port)
+        yield server
+
+
+@pytest.fixture(params=list(DATABASE_ALIASES))
+def db_alias(request):
+    """Run the test once per database, with every query routed to it.
+
+    Yields the alias. Tests using it need
+    ``@pytest.mark.django_db(databases="__all__")``.
+    """
+    with use_database(DATABASE_ALIASES[request.param]) as alias:
+        yield alias
+
+
+@pytest.fixture
+def user_factory():
+    return UserFactory
+
+
+@pytest.fixture
+def count_session_queries():
+    """``tests.utils.count_session_queries``, as a fixture."""
+    return _count_session_queries

@@ -1,0 +1,404 @@
+"""Throwaway PostgreSQL and Redis servers for one test run.
+
+Each server listens on 127.0.0.1 only, keeps its files in a fresh temporary
+directory and is stopped (and the directory removed) by ``stop()``, by leaving
+its ``with`` block, or at interpreter exit, whichever comes first.
+
+A missing server binary is an error that says what to install: the suite must
+fail, never skip, on a machine without PostgreSQL or Redis.
+"""
+
+from __future__ import annotations
+
+import atexit
+import glob
+import os
+import pwd
+import re
+import shlex
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+HOST = "127.0.0.1"
+
+# Port numbers taken by another process between free_port() and the server's
+# bind are retried on a new port this many times.
+_START_ATTEMPTS = 5
+
+
+class ServerUnavailable(RuntimeError):
+    """A test server could not be found or started."""
+
+
+def free_port() -> int:
+    """Return a TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
+
+
+def port_variable(service: str) -> str:
+    """Name of the environment variable holding this process's port for *service*.
+
+    Keyed by pytest-xdist worker: workers inherit the controller's environment
+    but each starts its own servers.
+    """
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    return f"SCS_TEST_{service.upper()}_AUTO_PORT_{worker.upper()}"
+
+
+def reserve_port(service: str) -> int:
+    """Choose the port of this process's *service* server, once.
+
+    The choice is kept in the environment so that settings imported again, and
+    subprocesses started by tests, agree on it.
+    """
+    name = port_variable(service)
+    if not os.environ.get(name):
+        os.environ[name] = str(free_port())
+    return int(os.environ[name])
+
+
+def wait_for_port(port: int, timeout: float, host: str = HOST) -> bool:
+    """Return True once something accepts TCP connections on *port*."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
+def _read(path: Path, limit: int = 4000) -> str:
+    try:
+        return path.read_text(errors="replace")[-limit:]
+    except OSError:
+        return ""
+
+
+_PORT_IN_USE = re.compile(r"address already in use|could not bind", re.IGNORECASE)
+
+
+class PostgresServer:
+    """A PostgreSQL cluster made with initdb and run with pg_ctl.
+
+    Trust authentication, superuser ``postgres``, UTF8, durability switched
+    off for speed. As root, the cluster is run by the ``postgres`` system user,
+    because PostgreSQL refuses to run as root.
+    """
+
+    user = "postgres"
+
+    def __init__(self) -> None:
+        self.host = HOST
+        self.port: int | None = None
+        self.bindir = self.find_bindir()
+        self.tmpdir: Path | None = None
+        self._running = False
+
+    @staticmethod
+    def find_bindir() -> Path:
+        on_path = shutil.which("pg_ctl")
+        if on_path and shutil.which("initdb"):
+            return Path(on_path).resolve().parent
+        # Debian and Ubuntu keep the server binaries off PATH, one dir per version.
+        candidates = [
+            Path(d)
+            for d in glob.glob("/usr/lib/postgresql/*/bin")
+            if (Path(d) / "pg_ctl").exists() and (Path(d) / "initdb").exists()
+        ]
+        candidates.sort(key=lambda d: _version_key(d.parent.name))
+        if candidates:
+            return candidates[-1]
+        raise ServerUnavailable(
+            "The tests need a PostgreSQL server, but neither pg_ctl/initdb on PATH "
+            "nor /usr/lib/postgresql/*/bin was found. Install it, e.g. "
+            "`apt-get install postgresql`, or point SCS_TEST_PG_PORT at a running "
+            "server."
+        )
+
+    # -- running commands, as the postgres user when we are root --------------
+
+    def _as_owner(self, argv: list[str]) -> list[str]:
+        if os.geteuid() != 0:
+            return argv
+        runuser = shutil.which("runuser")
+        if runuser:
+            return [runuser, "-u", self.user, "--", *argv]
+        return ["su", self.user, "-s", "/bin/sh", "-c", shlex.join(argv)]
+
+    def _run(self, argv: list[str], log: Path) -> int:
+        assert self.tmpdir is not None
+        # Output goes to a file, not a pipe: the postmaster started by pg_ctl
+        # outlives it and would keep a pipe open.
+        with open(log, "ab") as out:
+            return subprocess.call(
+                self._as_owner(argv),
+                cwd=self.tmpdir,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+
+    def _make_tmpdir(self) -> Path:
+        tmpdir = Path(tempfile.mkdtemp(prefix="scs-django-pg-"))
+        if os.geteuid() == 0:
+            try:
+                owner = pwd.getpwnam(self.user)
+            except KeyError:
+                shutil.rmtree(tmpdir, ignore_errors=True)
+                raise ServerUnavailable(
+                    "PostgreSQL refuses to run as root and there is no 'postgres' "
+                    "system user to run it as. `apt-get install postgresql` creates "
+                    "one."
+                ) from None
+            os.chown(tmpdir, owner.pw_uid, owner.pw_gid)
+        return tmpdir
+
+    # -- lifecycle -------------------------------------------------------------
+
+    def start(self, port: int | None = None) -> PostgresServer:
+        """Create the cluster and start it on *port* (or a free port).
+
+        If the port turns out to be taken, another free one is used: read
+        ``self.port`` afterwards.
+        """
+        if self._running:
+            return self
+        self.tmpdir = self._make_tmpdir()
+        atexit.register(self.stop)
+        datadir = self.tmpdir / "data"
+        initdb_log = self.tmpdir / "initdb.log"
+        argv = [
+            str(self.bindir / "initdb"),
+            "--pgdata",
+            str(datadir),
+            "--username",
+            self.user,
+            "--auth",
+            "trust",
+            "--encoding",
+            "UTF8",
+            "--no-locale",
+            "--no-sync",
+        ]
+        if self._run(argv, initdb_log) != 0:
+            log = _read(initdb_log)
+            self.stop()
+            hint = ""
+            if os.geteuid() == 0:
+                hint = (
+                    f"\n(As root, PostgreSQL runs as the {self.user!r} user, which "
+                    "must be able to reach the temporary directory: set TMPDIR to "
+                    "one it can, such as /tmp.)"
+                )
+            raise ServerUnavailable(f"initdb failed:\n{log}{hint}")
+
+        port = port or free_port()
+        for _attempt in range(_START_ATTEMPTS):
+            if self._start_on(port):
+                self.port = port
+                self._running = True
+                return self
+            log = _read(self.tmpdir / "postgresql.log")
+            if not _PORT_IN_USE.search(log):
+                break
+            port = free_port()
+        self.stop()
+        raise ServerUnavailable(
+            f"PostgreSQL did not start on {self.host}:{port}:\n"
+            f"{_read(self.tmpdir / 'pg_ctl.log')}\n{log}"
+        )
+
+    def _start_on(self, port: int) -> bool:
+        assert self.tmpdir is not None
+        options = [
+            "-h", self.host,
+            "-p", str(port),
+            "-k", str(self.tmpdir),
+            "-c", "fsync=off",
+            "-c", "synchronous_commit=off",
+            "-c", "full_page_writes=off",
+        ]  # fmt: skip
+        argv = [
+            str(self.bindir / "pg_ctl"),
+            "start",
+            "--pgdata",
+            str(self.tmpdir / "data"),
+            "--log",
+            str(self.tmpdir / "postgresql.log"),
+            "--wait",
+            "--timeout",
+            "60",
+            # pg_ctl hands these to a shell.
+            "-o",
+            shlex.join(options),
+        ]
+        if self._run(argv, self.tmpdir / "pg_ctl.log") != 0:
+            return False
+        if wait_for_port(port, timeout=30):
+            return True
+        self._pg_ctl_stop()
+        return False
+
+    def _pg_ctl_stop(self) -> None:
+        assert self.tmpdir is not None
+        argv = [
+            str(self.bindir / "pg_ctl"),
+            "stop",
+            "--pgdata",
+            str(self.tmpdir / "data"),
+            "--mode",
+            "immediate",
+            "--wait",
+        ]
+        self._run(argv, self.tmpdir / "pg_ctl.log")
+
+    def stop(self) -> None:
+        """Stop the server and remove its files. Safe to call more than once."""
+        if self.tmpdir is None:
+            return
+        # Also after a failed start: pg_ctl may have given up on a postmaster
+        # that is running.
+        if (self.tmpdir / "data" / "postmaster.pid").exists():
+            self._pg_ctl_stop()
+        self._running = False
+        shutil.rmtree(self.tmpdir, ignore_errors=True)
+        self.tmpdir = None
+        atexit.unregister(self.stop)
+
+    def __enter__(self) -> PostgresServer:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+class RedisServer:
+    """A redis-server without persistence, listening on 127.0.0.1."""
+
+    def __init__(self, host: str = HOST, port: int | None = None) -> None:
+        self.host = host
+        self.port = port
+        self.tmpdir: Path | None = None
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://{self.host}:{self.port}/0"
+
+    @staticmethod
+    def find_binary() -> str:
+        binary = shutil.which("redis-server")
+        if binary:
+            return binary
+        raise ServerUnavailable(
+            "The tests need a Redis server, but redis-server is not on PATH. "
+            "Install it, e.g. `apt-get install redis-server`, or point "
+            "SCS_TEST_REDIS_URL at a running server."
+        )
+
+    def ping(self, timeout: float = 2.0) -> bool:
+        """Return True if the server answers PING."""
+        try:
+            with socket.create_connection((self.host, self.port), timeout=timeout) as s:
+                s.sendall(b"*1\r\n$4\r\nPING\r\n")
+                return s.recv(64).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    def start(self, port: int | None = None) -> RedisServer:
+        """Start the server on *port* (or a free port); read ``self.port`` after."""
+        if self._process is not None:
+            return self
+        binary = self.find_binary()
+        self.tmpdir = Path(tempfile.mkdtemp(prefix="scs-django-redis-"))
+        atexit.register(self.stop)
+        log = self.tmpdir / "redis.log"
+        port = port or self.port or free_port()
+        for _attempt in range(_START_ATTEMPTS):
+            self.port = port
+            argv = [
+                binary,
+                "--bind", self.host,
+                "--port", str(port),
+                "--save", "",
+                "--appendonly", "no",
+                "--dir", str(self.tmpdir),
+                "--daemonize", "no",
+            ]  # fmt: skip
+            with open(log, "wb") as out:
+                self._process = subprocess.Popen(
+                    argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT
+                )
+            if self._wait_ready(timeout=30):
+                return self
+            self._terminate()
+            if not _PORT_IN_USE.search(_read(log)):
+                break
+            port = free_port()
+        text = _read(log)
+        self.stop()
+        raise ServerUnavailable(
+            f"redis-server did not start on {self.host}:{port}:\n{text}"
+        )
+
+    def _wait_ready(self, timeout: float) -> bool:
+        assert self._process is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                return False
+            # Ours, not another server that held the port when ours failed to bind.
+            if self._server_pid() == self._process.pid:
+                return True
+            time.sleep(0.05)
+        return False
+
+    def _server_pid(self) -> int | None:
+        try:
+            with socket.create_connection((self.host, self.port), timeout=0.5) as s:
+                s.sendall(b"INFO server\r\nQUIT\r\n")
+                reply = b""
+                while chunk := s.recv(65536):
+                    reply += chunk
+        except OSError:
+            return None
+        match = re.search(rb"process_id:(\d+)", reply)
+        return int(match.group(1)) if match else None
+
+    def _terminate(self) -> None:
+        if self._process is None:
+            return
+        if self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+        self._process = None
+
+    def stop(self) -> None:
+        """Stop the server and remove its files. Safe to call more than once."""
+        self._terminate()
+        if self.tmpdir is not None:
+            shutil.rmtree(self.tmpdir, ignore_errors=True)
+            self.tmpdir = None
+            atexit.unregister(self.stop)
+
+    def __enter__(self) -> RedisServer:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+def _version_key(name: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in re.findall(r"\d+", name))
