@@ -9,7 +9,9 @@ from pathlib import Path
 
 # Read the version from the package source instead of importing it: the docs
 # must build without Django configured.
-_init = (Path(__file__).resolve().parent.parent / "scs_django" / "__init__.py").read_text()
+_init = (
+    Path(__file__).resolve().parent.parent / "scs_django" / "__init__.py"
+).read_text()
 release = re.search(r'^__version__ = "([^"]+)"', _init, re.MULTILINE).group(1)
 version = ".".join(release.split(".")[:2])
 
