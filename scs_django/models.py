@@ -18,6 +18,9 @@ class Session(models.Model):
     # min(idle deadline, fixed deadline, absolute expiry): when the session ends.
     expiry = models.DateTimeField(_("expiry"), db_index=True)
     last_seen = models.DateTimeField(_("last seen"))
+    # Bumped by every write of data, so two requests that both change the
+    # session can tell and merge instead of one overwriting the other.
+    version = models.PositiveBigIntegerField(_("version"), default=1, editable=False)
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         verbose_name=_("user"),

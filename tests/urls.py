@@ -18,6 +18,7 @@ urlpatterns = [
     path("exempt-write/", views.exempt_write),
     path("slow/write/", views.slow_write),
     path("slow/read/", views.slow_read),
+    path("write-other/", views.write_other),
     path("async/read/", views.async_read),
     path("async/write/", views.async_write),
     path("accounts/login/", auth_views.LoginView.as_view()),

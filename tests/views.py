@@ -90,3 +90,8 @@ def slow_read(request):
     value = request.session.get("value")
     IN_FLIGHT()
     return JsonResponse({"value": value})
+
+
+def write_other(request):
+    request.session["other"] = request.GET.get("value", "other")
+    return HttpResponse("ok")

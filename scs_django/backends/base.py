@@ -29,6 +29,9 @@ security_logger = logging.getLogger("scs_django.security")
 # 256-bit tokens do not collide; the bound only stops a broken random source
 # from looping forever.
 CREATE_ATTEMPTS = 5
+# Each retry means another request wrote the same session in between; a few
+# are plenty, more would mean a client hammering one session.
+MERGE_ATTEMPTS = 5
 
 
 class Record(NamedTuple):
@@ -39,6 +42,7 @@ class Record(NamedTuple):
     absolute_expiry: datetime
     expiry: datetime  # min(idle, fixed, absolute): when the store forgets it
     last_seen: datetime
+    version: int  # one more than the version it replaces
     user_id: Any
 
 
@@ -47,6 +51,7 @@ class Loaded(NamedTuple):
 
     payload: bytes
     last_seen: datetime
+    version: int
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=dt_timezone.utc)
@@ -128,6 +133,10 @@ class ScsSessionStore(SessionBase):
         self._absolute_expiry: datetime | None = None
         self._last_seen: datetime | None = None
         self._needs_touch = False
+        # What the store held when this request read or last wrote the session:
+        # the base for merging with a concurrent writer.
+        self._version: int | None = None
+        self._stored_payload: bytes | None = None
 
     def _start_lifetime(self, now: datetime) -> None:
         self._created_at = now
@@ -239,21 +248,33 @@ class ScsSessionStore(SessionBase):
         self._reset_lifetime()
         return {}
 
-    def _adopt(self, loaded: Loaded | None, now: datetime) -> dict[str, Any]:
-        if loaded is None:
-            return self._forget()
-        envelope = codec.decode(loaded.payload)
+    def _decode(self, payload: bytes) -> codec.Envelope | None:
+        envelope = codec.decode(payload)
         if envelope is None:
             security_logger.warning(
                 "Session %s could not be decoded; treated as no session.",
                 tokens.hash_prefix(self.key_hash),
             )
-            return self._forget()
-        absolute = min(
-            envelope.absolute,
-            envelope.created + conf.get("ABSOLUTE_TIMEOUT") * 1_000_000,
+        return envelope
+
+    @staticmethod
+    def _absolute_of(envelope: codec.Envelope) -> datetime:
+        # A lowered ABSOLUTE_TIMEOUT applies to existing sessions; a raised one
+        # never extends them.
+        return _from_micros(
+            min(
+                envelope.absolute,
+                envelope.created + conf.get("ABSOLUTE_TIMEOUT") * 1_000_000,
+            )
         )
-        absolute_expiry = _from_micros(absolute)
+
+    def _adopt(self, loaded: Loaded | None, now: datetime) -> dict[str, Any]:
+        if loaded is None:
+            return self._forget()
+        envelope = self._decode(loaded.payload)
+        if envelope is None:
+            return self._forget()
+        absolute_expiry = self._absolute_of(envelope)
         data = envelope.data
         expiry = data.get("_session_expiry")
         idle = _idle_seconds(expiry)
@@ -268,6 +289,8 @@ class ScsSessionStore(SessionBase):
         self._created_at = _from_micros(envelope.created)
         self._absolute_expiry = absolute_expiry
         self._last_seen = last_seen
+        self._version = loaded.version
+        self._stored_payload = bytes(loaded.payload)
         if idle is not None and (now - last_seen).total_seconds() >= conf.get(
             "TOUCH_INTERVAL"
         ):
@@ -345,6 +368,7 @@ class ScsSessionStore(SessionBase):
             absolute_expiry=self._absolute_expiry,
             expiry=self._deadline(now, now, data.get("_session_expiry")),
             last_seen=now,
+            version=(self._version or 0) + 1,
             user_id=self._user_id(data),
         )
 
@@ -359,6 +383,63 @@ class ScsSessionStore(SessionBase):
     def _saved(self, record: Record) -> None:
         self._last_seen = record.last_seen
         self._needs_touch = False
+        self._version = record.version
+        self._stored_payload = record.payload
+
+    def _merge(self, latest: Loaded, now: datetime) -> Record | None:
+        """Re-apply this request's changes on top of what another request stored.
+
+        The changes are found by comparing the data with what this request read,
+        so values mutated in place count too. Keys both changed: this write wins.
+        """
+        theirs = self._decode(latest.payload)
+        if theirs is None:
+            return None
+        mine = self._session_cache
+        read = codec.decode(self._stored_payload) if self._stored_payload else None
+        base = read.data if read is not None else {}
+        merged = dict(theirs.data)
+        merged.update({k: v for k, v in mine.items() if k not in base or base[k] != v})
+        for key in base.keys() - mine.keys():
+            merged.pop(key, None)
+        self._session_cache = merged
+        self._created_at = _from_micros(theirs.created)
+        self._absolute_expiry = self._absolute_of(theirs)
+        self._version = latest.version
+        self._stored_payload = bytes(latest.payload)
+        return self._record(merged, now)
+
+    def _write(
+        self, key_hash: str, record: Record, now: datetime, new_hash: str | None = None
+    ) -> Record | None:
+        """Conditional update, merging with concurrent writers; None when the
+        session ended elsewhere."""
+        for _ in range(MERGE_ATTEMPTS):
+            if self._update(key_hash, record, now, self._version, new_hash):
+                return record
+            latest = self._fetch(key_hash, now)
+            if latest is None:
+                return None
+            merged = self._merge(latest, now)
+            if merged is None:
+                return None
+            record = merged
+        raise UpdateError("The session kept changing under this request.")
+
+    async def _awrite(
+        self, key_hash: str, record: Record, now: datetime, new_hash: str | None = None
+    ) -> Record | None:
+        for _ in range(MERGE_ATTEMPTS):
+            if await self._aupdate(key_hash, record, now, self._version, new_hash):
+                return record
+            latest = await self._afetch(key_hash, now)
+            if latest is None:
+                return None
+            merged = self._merge(latest, now)
+            if merged is None:
+                return None
+            record = merged
+        raise UpdateError("The session kept changing under this request.")
 
     def create(self) -> None:
         for _ in range(CREATE_ATTEMPTS):
@@ -405,8 +486,10 @@ class ScsSessionStore(SessionBase):
             if must_create:
                 if not self._insert(self.key_hash, record):
                     raise CreateError
-            elif not self._update(self.key_hash, record, now):
-                raise UpdateError
+            else:
+                record = self._write(self.key_hash, record, now)
+                if record is None:
+                    raise UpdateError
         self._saved(record)
 
     async def asave(self, must_create: bool = False) -> None:
@@ -420,8 +503,10 @@ class ScsSessionStore(SessionBase):
             if must_create:
                 if not await self._ainsert(self.key_hash, record):
                     raise CreateError
-            elif not await self._aupdate(self.key_hash, record, now):
-                raise UpdateError
+            else:
+                record = await self._awrite(self.key_hash, record, now)
+                if record is None:
+                    raise UpdateError
         self._saved(record)
 
     def touch(self) -> None:
@@ -476,12 +561,12 @@ class ScsSessionStore(SessionBase):
         old_hash, now = self._renew_start(data)
         if old_hash is None:
             return  # nothing stored yet: the next save creates it under a new token
-        record = self._record(data, now)
+        record: Record | None = self._record(data, now)
         for _ in range(CREATE_ATTEMPTS):
             token = tokens.new_token()
             with self._guard():
                 try:
-                    renamed = self._update(
+                    record = self._write(
                         old_hash, record, now, tokens.hash_token(token)
                     )
                 except CreateError:
@@ -489,7 +574,7 @@ class ScsSessionStore(SessionBase):
             break
         else:
             raise CreateError("Could not renew the session under a unique token.")
-        if not renamed:
+        if record is None:
             return self._renew_lost()
         self._session_key = token
         self._saved(record)
@@ -500,12 +585,12 @@ class ScsSessionStore(SessionBase):
         old_hash, now = self._renew_start(data)
         if old_hash is None:
             return
-        record = self._record(data, now)
+        record: Record | None = self._record(data, now)
         for _ in range(CREATE_ATTEMPTS):
             token = tokens.new_token()
             with self._guard():
                 try:
-                    renamed = await self._aupdate(
+                    record = await self._awrite(
                         old_hash, record, now, tokens.hash_token(token)
                     )
                 except CreateError:
@@ -513,7 +598,7 @@ class ScsSessionStore(SessionBase):
             break
         else:
             raise CreateError("Could not renew the session under a unique token.")
-        if not renamed:
+        if record is None:
             return self._renew_lost()
         self._session_key = token
         self._saved(record)
@@ -578,17 +663,28 @@ class ScsSessionStore(SessionBase):
         raise NotImplementedError
 
     def _update(
-        self, key_hash: str, record: Record, now: datetime, new_hash: str | None = None
+        self,
+        key_hash: str,
+        record: Record,
+        now: datetime,
+        version: int | None,
+        new_hash: str | None = None,
     ) -> bool:
-        """Overwrite a live session (renaming it to ``new_hash`` if given).
+        """Overwrite a live session still at ``version`` (renaming it to
+        ``new_hash`` if given).
 
-        False when no live session is stored under ``key_hash``; raises
-        ``CreateError`` when ``new_hash`` is taken.
+        False when no live session at that version is stored under
+        ``key_hash``; raises ``CreateError`` when ``new_hash`` is taken.
         """
         raise NotImplementedError
 
     async def _aupdate(
-        self, key_hash: str, record: Record, now: datetime, new_hash: str | None = None
+        self,
+        key_hash: str,
+        record: Record,
+        now: datetime,
+        version: int | None,
+        new_hash: str | None = None,
     ) -> bool:
         raise NotImplementedError
 

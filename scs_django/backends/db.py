@@ -31,6 +31,9 @@ def _savepoint(using: str) -> Any:
     return contextlib.nullcontext()
 
 
+_LOADED = ("data", "last_seen", "version")
+
+
 class SessionStore(ScsSessionStore):
     """Database session engine: ``SESSION_ENGINE = "scs_django.backends.db"``."""
 
@@ -59,19 +62,17 @@ class SessionStore(ScsSessionStore):
             "absolute_expiry": record.absolute_expiry,
             "expiry": record.expiry,
             "last_seen": record.last_seen,
+            "version": record.version,
             "user_id": record.user_id,
         }
 
     def _fetch(self, key_hash: str, now: datetime) -> Loaded | None:
-        rows = list(self._live(key_hash, now).values_list("data", "last_seen")[:1])
+        rows = list(self._live(key_hash, now).values_list(*_LOADED)[:1])
         return Loaded(*rows[0]) if rows else None
 
     async def _afetch(self, key_hash: str, now: datetime) -> Loaded | None:
         rows = [
-            row
-            async for row in self._live(key_hash, now).values_list("data", "last_seen")[
-                :1
-            ]
+            row async for row in self._live(key_hash, now).values_list(*_LOADED)[:1]
         ]
         return Loaded(*rows[0]) if rows else None
 
@@ -89,29 +90,38 @@ class SessionStore(ScsSessionStore):
         return await sync_to_async(self._insert)(key_hash, record)
 
     def _update(
-        self, key_hash: str, record: Record, now: datetime, new_hash: str | None = None
+        self,
+        key_hash: str,
+        record: Record,
+        now: datetime,
+        version: int | None,
+        new_hash: str | None = None,
     ) -> bool:
+        rows = self._live(key_hash, now).filter(version=version)
         fields = self._fields(record)
         if new_hash is None:
-            return self._live(key_hash, now).update(**fields) == 1
+            return rows.update(**fields) == 1
         using = router.db_for_write(self.model)
         try:
             with _savepoint(using):
-                return (
-                    self._live(key_hash, now)
-                    .using(using)
-                    .update(key_hash=new_hash, **fields)
-                    == 1
-                )
+                return rows.using(using).update(key_hash=new_hash, **fields) == 1
         except IntegrityError as exc:
             raise CreateError from exc
 
     async def _aupdate(
-        self, key_hash: str, record: Record, now: datetime, new_hash: str | None = None
+        self,
+        key_hash: str,
+        record: Record,
+        now: datetime,
+        version: int | None,
+        new_hash: str | None = None,
     ) -> bool:
         if new_hash is None:
-            return await self._live(key_hash, now).aupdate(**self._fields(record)) == 1
-        return await sync_to_async(self._update)(key_hash, record, now, new_hash)
+            rows = self._live(key_hash, now).filter(version=version)
+            return await rows.aupdate(**self._fields(record)) == 1
+        return await sync_to_async(self._update)(
+            key_hash, record, now, version, new_hash
+        )
 
     def _bump(self, key_hash: str, now: datetime, expiry: datetime) -> bool:
         return self._live(key_hash, now).update(last_seen=now, expiry=expiry) == 1

@@ -32,6 +32,12 @@ class Migration(migrations.Migration):
                 ("expiry", models.DateTimeField(db_index=True, verbose_name="expiry")),
                 ("last_seen", models.DateTimeField(verbose_name="last seen")),
                 (
+                    "version",
+                    models.PositiveBigIntegerField(
+                        default=1, editable=False, verbose_name="version"
+                    ),
+                ),
+                (
                     "user",
                     models.ForeignKey(
                         blank=True,

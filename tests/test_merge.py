@@ -1,0 +1,133 @@
+"""Two requests writing one session: different keys both survive, same key
+last writer wins, and the stored blob is always whole."""
+
+import pytest
+from django.conf import settings as django_settings
+from django.test import Client
+
+from scs_django.backends.db import SessionStore
+from scs_django.models import Session
+from tests import views
+
+pytestmark = pytest.mark.django_db(databases="__all__")
+
+COOKIE = django_settings.SESSION_COOKIE_NAME
+
+
+@pytest.fixture
+def in_flight():
+    def install(action):
+        views.IN_FLIGHT = action
+
+    yield install
+    views.IN_FLIGHT = None
+
+
+@pytest.fixture
+def token(db_alias):
+    store = SessionStore()
+    store.update({"shared": "original", "kept": "yes", "gone": "soon"})
+    store.save()
+    return store.session_key
+
+
+def two_readers(token):
+    first, second = SessionStore(token), SessionStore(token)
+    first.load()
+    second._session  # noqa: B018 - both read before either writes
+    return first, second
+
+
+def stored(token):
+    return dict(SessionStore(token).items())
+
+
+def test_changes_to_different_keys_both_survive(token):
+    first, second = two_readers(token)
+    first["a"] = 1
+    first.save()
+    second["b"] = 2
+    del second["gone"]
+    second.save()
+    assert stored(token) == {"shared": "original", "kept": "yes", "a": 1, "b": 2}
+
+
+def test_same_key_last_writer_wins(token):
+    first, second = two_readers(token)
+    first["shared"] = "first"
+    first.save()
+    second["shared"] = "second"
+    second.save()
+    assert stored(token)["shared"] == "second"
+
+
+def test_a_key_removed_by_one_and_untouched_by_the_other_stays_removed(token):
+    first, second = two_readers(token)
+    del first["gone"]
+    first.save()
+    second["b"] = 2
+    second.save()
+    assert "gone" not in stored(token)
+    assert stored(token)["b"] == 2
+
+
+def test_in_place_mutation_is_merged_too(token):
+    first, second = two_readers(token)
+    first["a"] = 1
+    first.save()
+    second["kept"] = second["kept"] + "!"
+    second.save()
+    assert stored(token) == {
+        "shared": "original",
+        "kept": "yes!",
+        "gone": "soon",
+        "a": 1,
+    }
+
+
+def test_every_write_bumps_the_version(token):
+    before = Session.objects.get().version
+    store = SessionStore(token)
+    store["x"] = 1
+    store.save()
+    assert Session.objects.get().version == before + 1
+
+
+def test_async_merge(token):
+    from asgiref.sync import async_to_sync
+
+    first, second = two_readers(token)
+
+    async def scenario():
+        await first.aset("a", 1)
+        await first.asave()
+        await second.aset("b", 2)
+        await second.asave()
+
+    async_to_sync(scenario)()
+    assert stored(token)["a"] == 1 and stored(token)["b"] == 2
+
+
+def test_renew_merges_with_a_concurrent_write(token):
+    first, second = two_readers(token)
+    first["a"] = 1
+    first.save()
+    second["b"] = 2
+    second.renew_token()
+    assert not SessionStore(token).exists(token)
+    assert stored(second.session_key)["a"] == 1
+    assert stored(second.session_key)["b"] == 2
+
+
+def test_concurrent_requests_keep_both_changes(client, db_alias, in_flight):
+    client.get("/write/", {"value": "first"})
+    other = Client()
+    other.cookies[COOKIE] = client.cookies[COOKIE].value
+    # The slow request reads the session, the other request writes "other",
+    # then the slow one writes "value": both are kept.
+    in_flight(lambda: other.get("/write-other/", {"value": "from the other"}))
+    response = client.get("/slow/write/")
+    assert response.status_code == 200
+    assert COOKIE in response.cookies
+    data = stored(client.cookies[COOKIE].value)
+    assert data == {"value": "written by the slow request", "other": "from the other"}
