@@ -16,6 +16,10 @@ DEFAULTS: dict[str, Any] = {
     "RENEW_ON_LOGIN": True,
     "MAX_BYTES": 64 * 1024,
     "FAIL_OPEN": False,
+    # While moving over from django.contrib.sessions: also accept its 32-character
+    # session keys as tokens (hashed like ours), so imported sessions keep working.
+    "ACCEPT_LEGACY_TOKENS": False,
+    "CACHE_ALIAS": "default",
 }
 
 _cache: dict[str, Any] | None = None

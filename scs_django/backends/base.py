@@ -12,10 +12,12 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
 from typing import Any, NamedTuple
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.sessions.backends.base import CreateError, SessionBase, UpdateError
 from django.utils import timezone
@@ -44,6 +46,20 @@ class Record(NamedTuple):
     last_seen: datetime
     version: int  # one more than the version it replaces
     user_id: Any
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    """What may be shown about a stored session: never its token or its data."""
+
+    key_hash: str
+    user_id: Any
+    created_at: datetime
+    last_seen: datetime
+    expiry: datetime
+    absolute_expiry: datetime
+    ip: str | None = None
+    user_agent: str = ""
 
 
 class Loaded(NamedTuple):
@@ -417,7 +433,7 @@ class ScsSessionStore(SessionBase):
         for _ in range(MERGE_ATTEMPTS):
             if self._update(key_hash, record, now, self._version, new_hash):
                 return record
-            latest = self._fetch(key_hash, now)
+            latest = self._fetch_latest(key_hash, now)
             if latest is None:
                 return None
             merged = self._merge(latest, now)
@@ -432,7 +448,7 @@ class ScsSessionStore(SessionBase):
         for _ in range(MERGE_ATTEMPTS):
             if await self._aupdate(key_hash, record, now, self._version, new_hash):
                 return record
-            latest = await self._afetch(key_hash, now)
+            latest = await self._afetch_latest(key_hash, now)
             if latest is None:
                 return None
             merged = self._merge(latest, now)
@@ -563,12 +579,10 @@ class ScsSessionStore(SessionBase):
             return  # nothing stored yet: the next save creates it under a new token
         record: Record | None = self._record(data, now)
         for _ in range(CREATE_ATTEMPTS):
-            token = tokens.new_token()
+            token, new_hash = self._renewal_token(old_hash)
             with self._guard():
                 try:
-                    record = self._write(
-                        old_hash, record, now, tokens.hash_token(token)
-                    )
+                    record = self._write(old_hash, record, now, new_hash)
                 except CreateError:
                     continue
             break
@@ -587,12 +601,10 @@ class ScsSessionStore(SessionBase):
             return
         record: Record | None = self._record(data, now)
         for _ in range(CREATE_ATTEMPTS):
-            token = tokens.new_token()
+            token, new_hash = self._renewal_token(old_hash)
             with self._guard():
                 try:
-                    record = await self._awrite(
-                        old_hash, record, now, tokens.hash_token(token)
-                    )
+                    record = await self._awrite(old_hash, record, now, new_hash)
                 except CreateError:
                     continue
             break
@@ -603,6 +615,11 @@ class ScsSessionStore(SessionBase):
         self._session_key = token
         self._saved(record)
         self.modified = False
+
+    def _renewal_token(self, old_hash: str) -> tuple[str, str]:
+        """The token (and its hash) that replaces the one hashed to ``old_hash``."""
+        token = tokens.new_token()
+        return token, tokens.hash_token(token)
 
     def cycle_key(self) -> None:
         """Same as :meth:`renew_token`."""
@@ -653,14 +670,22 @@ class ScsSessionStore(SessionBase):
         raise NotImplementedError
 
     async def _afetch(self, key_hash: str, now: datetime) -> Loaded | None:
-        raise NotImplementedError
+        return await sync_to_async(self._fetch)(key_hash, now)
+
+    def _fetch_latest(self, key_hash: str, now: datetime) -> Loaded | None:
+        """Like ``_fetch``, from the store of record (an engine with a cache in
+        front reads behind it)."""
+        return self._fetch(key_hash, now)
+
+    async def _afetch_latest(self, key_hash: str, now: datetime) -> Loaded | None:
+        return await self._afetch(key_hash, now)
 
     def _insert(self, key_hash: str, record: Record) -> bool:
         """Store a new session; False when ``key_hash`` is taken."""
         raise NotImplementedError
 
     async def _ainsert(self, key_hash: str, record: Record) -> bool:
-        raise NotImplementedError
+        return await sync_to_async(self._insert)(key_hash, record)
 
     def _update(
         self,
@@ -686,17 +711,19 @@ class ScsSessionStore(SessionBase):
         version: int | None,
         new_hash: str | None = None,
     ) -> bool:
-        raise NotImplementedError
+        return await sync_to_async(self._update)(
+            key_hash, record, now, version, new_hash
+        )
 
     def _bump(self, key_hash: str, now: datetime, expiry: datetime) -> bool:
         """Set last-seen and expiry of a live session; False when it is gone."""
         raise NotImplementedError
 
     async def _abump(self, key_hash: str, now: datetime, expiry: datetime) -> bool:
-        raise NotImplementedError
+        return await sync_to_async(self._bump)(key_hash, now, expiry)
 
     def _remove(self, key_hash: str) -> None:
         raise NotImplementedError
 
     async def _aremove(self, key_hash: str) -> None:
-        raise NotImplementedError
+        return await sync_to_async(self._remove)(key_hash)

@@ -1,0 +1,134 @@
+"""Database sessions with a cache in front:
+``SESSION_ENGINE = "scs_django.backends.cached_db"``.
+
+The database is the truth. Reads try the cache first and fill it on a miss;
+writes go to the database (conditionally, as in the db engine) and then
+refresh the cache; ending a session deletes the row and leaves a short-lived
+tombstone in the cache, so a request that read the session before it ended
+cannot put it back. When the cache fails, requests go on against the database
+alone: a session the database holds is never lost.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.utils.functional import cached_property
+
+from .base import Loaded, Record
+from .cache import _REDIS_ERRORS, TOMBSTONE_SECONDS, cache_sessions
+from .db import SessionStore as DBStore
+
+logger = logging.getLogger("scs_django")
+
+_FILL = (
+    "data",
+    "last_seen",
+    "version",
+    "expiry",
+    "created_at",
+    "absolute_expiry",
+    "user_id",
+)
+
+
+class SessionStore(DBStore):
+    """Database engine with a read-through cache."""
+
+    @cached_property
+    def _cache_ops(self) -> Any:
+        return cache_sessions(prefix="scs:cdb:")
+
+    def _cached(self, what: str, *args: Any) -> Any:
+        # A cache failure costs speed, never a session: the database decides.
+        try:
+            return getattr(self._cache_ops, what)(*args)
+        except (*_REDIS_ERRORS, OSError) as exc:
+            logger.warning("Session cache unavailable (%s); using the database.", exc)
+            return None
+
+    def _fetch(self, key_hash: str, now: datetime) -> Loaded | None:
+        hit = self._cached("fetch", key_hash, now)
+        if hit is not None:
+            return hit
+        rows = list(self._live(key_hash, now).values_list(*_FILL)[:1])
+        if not rows:
+            return None
+        payload, seen, version, expiry, created, absolute, user_id = rows[0]
+        payload = bytes(payload)
+        record = Record(
+            payload=payload,
+            created_at=created,
+            absolute_expiry=absolute,
+            expiry=expiry,
+            last_seen=seen,
+            version=version,
+            user_id=user_id,
+        )
+        self._cached("put", key_hash, record, now)
+        return Loaded(payload, seen, version)
+
+    def _fetch_latest(self, key_hash: str, now: datetime) -> Loaded | None:
+        return super()._fetch(key_hash, now)
+
+    def _insert(self, key_hash: str, record: Record) -> bool:
+        if not super()._insert(key_hash, record):
+            return False
+        self._cached("put", key_hash, record, record.last_seen)
+        return True
+
+    def _update(
+        self,
+        key_hash: str,
+        record: Record,
+        now: datetime,
+        version: int | None,
+        new_hash: str | None = None,
+    ) -> bool:
+        if not super()._update(key_hash, record, now, version, new_hash):
+            return False
+        if new_hash is not None:
+            self._cached("bury", [key_hash], TOMBSTONE_SECONDS)
+        self._cached("put", new_hash or key_hash, record, now)
+        return True
+
+    def _bump(self, key_hash: str, now: datetime, expiry: datetime) -> bool:
+        if not super()._bump(key_hash, now, expiry):
+            return False
+        self._cached("bump", key_hash, now, expiry)
+        return True
+
+    def _remove(self, key_hash: str) -> None:
+        super()._remove(key_hash)
+        self._cached("bury", [key_hash], TOMBSTONE_SECONDS)
+
+    # The database twins of the db engine would bypass the cache.
+    async def _afetch(self, key_hash: str, now: datetime) -> Loaded | None:
+        return await sync_to_async(self._fetch)(key_hash, now)
+
+    async def _afetch_latest(self, key_hash: str, now: datetime) -> Loaded | None:
+        return await sync_to_async(self._fetch_latest)(key_hash, now)
+
+    async def _ainsert(self, key_hash: str, record: Record) -> bool:
+        return await sync_to_async(self._insert)(key_hash, record)
+
+    async def _aupdate(
+        self,
+        key_hash: str,
+        record: Record,
+        now: datetime,
+        version: int | None,
+        new_hash: str | None = None,
+    ) -> bool:
+        return await sync_to_async(self._update)(
+            key_hash, record, now, version, new_hash
+        )
+
+    async def _abump(self, key_hash: str, now: datetime, expiry: datetime) -> bool:
+        return await sync_to_async(self._bump)(key_hash, now, expiry)
+
+    async def _aremove(self, key_hash: str) -> None:
+        await sync_to_async(self._remove)(key_hash)
