@@ -1,0 +1,328 @@
+"""Per-request cost of scs_django's engines next to django.contrib.sessions.
+
+Starts a throwaway PostgreSQL and Redis (tests/servers.py), runs the same
+requests through Django's WSGI handler for each engine, and prints, per
+request type: microseconds per request (best of several rounds), SQL
+statements and Redis commands (round trips in brackets).
+
+    python benchmarks/requests.py [--iterations 400] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from io import BytesIO
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+ENGINES = {
+    "contrib db": ("django.contrib.sessions.backends.db", "django"),
+    "scs db": ("scs_django.backends.db", "scs"),
+    "contrib cache (redis)": ("django.contrib.sessions.backends.cache", "django"),
+    "scs cache (redis)": ("scs_django.backends.cache", "scs"),
+    "contrib cached_db": ("django.contrib.sessions.backends.cached_db", "django"),
+    "scs cached_db": ("scs_django.backends.cached_db", "scs"),
+}
+MIDDLEWARE = {
+    "django": "django.contrib.sessions.middleware.SessionMiddleware",
+    "scs": "scs_django.middleware.SessionMiddleware",
+}
+REQUESTS = [
+    "no session touched",
+    "read existing",
+    "write existing",
+    "create",
+    "login (renew)",
+    "read, idle timeout on",
+]
+
+
+def configure(pg_port: int, redis_url: str) -> None:
+    import django
+    from django.conf import settings
+
+    settings.configure(
+        DEBUG=False,
+        SECRET_KEY="benchmark-not-secret",  # noqa: S106
+        ALLOWED_HOSTS=["*"],
+        ROOT_URLCONF=__name__,
+        USE_TZ=True,
+        INSTALLED_APPS=[
+            "django.contrib.auth",
+            "django.contrib.contenttypes",
+            "django.contrib.sessions",
+            "scs_django",
+        ],
+        MIDDLEWARE=[],
+        DATABASES={
+            "default": {
+                "ENGINE": "django.db.backends.postgresql",
+                "HOST": "127.0.0.1",
+                "PORT": pg_port,
+                "NAME": "postgres",
+                "USER": "postgres",
+                "CONN_MAX_AGE": None,
+            }
+        },
+        CACHES={
+            "default": {
+                "BACKEND": "django_redis.cache.RedisCache",
+                "LOCATION": redis_url,
+            }
+        },
+        PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"],
+        SILENCED_SYSTEM_CHECKS=["scs_django.W001", "scs_django.W002"],
+    )
+    django.setup()
+
+
+# -- the views -------------------------------------------------------------------
+
+
+def _views() -> list[Any]:
+    from django.contrib.auth import get_user_model, login
+    from django.http import HttpResponse
+    from django.urls import path
+
+    def untouched(request: Any) -> Any:
+        return HttpResponse("-")
+
+    def read(request: Any) -> Any:
+        return HttpResponse(str(request.session.get("cart")))
+
+    def write(request: Any) -> Any:
+        request.session["cart"] = request.session.get("cart", 0) + 1
+        return HttpResponse("ok")
+
+    def do_login(request: Any) -> Any:
+        request.session.get("cart")
+        login(request, get_user_model().objects.get(username="bench"))
+        return HttpResponse("in")
+
+    return [
+        path("untouched", untouched),
+        path("read", read),
+        path("write", write),
+        path("login", do_login),
+    ]
+
+
+urlpatterns: list[Any] = []
+
+
+# -- driving requests ---------------------------------------------------------------
+
+
+class Driver:
+    def __init__(self) -> None:
+        from django.core.handlers.wsgi import WSGIHandler
+
+        self.handler = WSGIHandler()
+
+    def __call__(self, path: str, cookie: str | None = None) -> tuple[Any, float]:
+        from django.conf import settings
+
+        environ = {
+            "REQUEST_METHOD": "GET",
+            "PATH_INFO": "/" + path,
+            "QUERY_STRING": "",
+            "SERVER_NAME": "bench",
+            "SERVER_PORT": "80",
+            "HTTP_HOST": "bench",
+            "wsgi.input": BytesIO(),
+            "wsgi.url_scheme": "http",
+        }
+        if cookie:
+            environ["HTTP_COOKIE"] = f"{settings.SESSION_COOKIE_NAME}={cookie}"
+        started = time.perf_counter()
+        response = self.handler(environ, lambda status, headers: None)
+        elapsed = time.perf_counter() - started
+        response.close()
+        return response, elapsed
+
+    def cookie(self, response: Any) -> str:
+        from django.conf import settings
+
+        return response.cookies[settings.SESSION_COOKIE_NAME].value
+
+    def new_session(self) -> str:
+        return self.cookie(self("write")[0])
+
+
+def scenario(
+    request: str, driver: Driver
+) -> tuple[Callable[[], Any], Callable[[], float]]:
+    """(prepare, run): prepare is not timed; run returns seconds."""
+    state: dict[str, Any] = {}
+
+    def prepare() -> None:
+        if request in ("no session touched", "read existing", "write existing"):
+            state.setdefault("cookie", driver.new_session())
+        elif request == "read, idle timeout on":
+            state["cookie"] = driver.new_session()
+        elif request == "login (renew)":
+            state["cookie"] = driver.new_session()
+
+    paths = {
+        "no session touched": "untouched",
+        "read existing": "read",
+        "write existing": "write",
+        "create": "write",
+        "login (renew)": "login",
+        "read, idle timeout on": "read",
+    }
+
+    def run() -> float:
+        return driver(paths[request], state.get("cookie"))[1]
+
+    return prepare, run
+
+
+class Counter:
+    """Counts SQL statements and Redis commands / round trips of one request."""
+
+    def __enter__(self) -> Counter:
+        import redis.client
+        from django.db import connection
+
+        self.sql = 0
+        self.redis_commands = 0
+        self.redis_trips = 0
+        counter = self
+        real_execute = redis.client.Redis.execute_command
+        real_pipeline = redis.client.Pipeline.execute
+
+        def execute_command(client: Any, *args: Any, **kwargs: Any) -> Any:
+            if not isinstance(client, redis.client.Pipeline):
+                counter.redis_commands += 1
+                counter.redis_trips += 1
+            return real_execute(client, *args, **kwargs)
+
+        def pipeline_execute(pipe: Any, *args: Any, **kwargs: Any) -> Any:
+            counter.redis_commands += len(pipe.command_stack)
+            counter.redis_trips += 1
+            return real_pipeline(pipe, *args, **kwargs)
+
+        self._patches = [
+            mock.patch.object(redis.client.Redis, "execute_command", execute_command),
+            mock.patch.object(redis.client.Pipeline, "execute", pipeline_execute),
+        ]
+        for patch in self._patches:
+            patch.start()
+        self._connection = connection
+        connection.force_debug_cursor = True
+        connection.queries_log.clear()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        for patch in self._patches:
+            patch.stop()
+        self.sql = len(
+            [q for q in self._connection.queries if "auth_user" not in q["sql"]]
+        )
+        self._connection.force_debug_cursor = False
+
+
+def measure(
+    engine: str, request: str, iterations: int, rounds: int
+) -> tuple[float, str, str]:
+    from django.core.cache import cache
+    from django.test.utils import override_settings
+
+    module, middleware = ENGINES[engine]
+    overrides: dict[str, Any] = {
+        "SESSION_ENGINE": module,
+        "MIDDLEWARE": [
+            MIDDLEWARE[middleware],
+            "django.contrib.auth.middleware.AuthenticationMiddleware",
+        ],
+        "SCS": {},
+        "SESSION_SAVE_EVERY_REQUEST": False,
+    }
+    if request == "read, idle timeout on":
+        if middleware == "scs":
+            overrides["SCS"] = {"IDLE_TIMEOUT": 1800, "TOUCH_INTERVAL": 60}
+        else:
+            overrides["SESSION_SAVE_EVERY_REQUEST"] = True  # Django's way to slide
+    with override_settings(**overrides):
+        cache.clear()
+        driver = Driver()
+        prepare, run = scenario(request, driver)
+        for _ in range(20):  # warm connections, scripts, caches
+            prepare()
+            run()
+        best = float("inf")
+        for _ in range(rounds):
+            total = 0.0
+            for _ in range(iterations):
+                prepare()
+                total += run()
+            best = min(best, total / iterations)
+        prepare()
+        with Counter() as counted:
+            run()
+    redis_cell = (
+        f"{counted.redis_commands} ({counted.redis_trips})"
+        if counted.redis_trips
+        else "0"
+    )
+    return best * 1e6, str(counted.sql), redis_cell
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--iterations", type=int, default=400)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+
+    from tests.servers import PostgresServer, RedisServer
+
+    with PostgresServer().start() as pg, RedisServer().start() as redis_server:
+        configure(pg.port, redis_server.url)
+        global urlpatterns
+        urlpatterns = _views()
+        from django.contrib.auth import get_user_model
+        from django.core.management import call_command
+
+        call_command("migrate", verbosity=0)
+        get_user_model().objects.create_user("bench", password="bench")  # noqa: S106
+
+        rows = []
+        for request in REQUESTS:
+            for engine in ENGINES:
+                micros, sql, redis_cell = measure(
+                    engine, request, args.iterations, args.rounds
+                )
+                rows.append((request, engine, f"{micros:.0f}", sql, redis_cell))
+                print(
+                    f"{request:24} {engine:22} {micros:8.0f} µs  sql={sql} redis={redis_cell}",
+                    file=sys.stderr,
+                )
+        print_table(rows)
+
+
+def print_table(rows: list[tuple[str, ...]]) -> None:
+    headers = ("request", "engine", "µs/request", "SQL", "Redis cmds (trips)")
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
+    rule = "  ".join("=" * w for w in widths)
+    print(rule)
+    print("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)))
+    print(rule)
+    for row in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
+    print(rule)
+    print(
+        f"median of the µs column: {statistics.median(float(r[2]) for r in rows):.0f}"
+    )
+
+
+if __name__ == "__main__":
+    main()
