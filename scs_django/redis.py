@@ -111,7 +111,9 @@ class Script:
         """Run the script, then ``extra(pipeline)`` commands, in one round trip."""
         for attempt in (1, 2):
             pipe = client.pipeline(transaction=False)
-            pipe.evalsha(self.sha, len(keys), *keys, *args)
+            # Not pipe.evalsha(): redis-py's ClusterPipeline blocks that method,
+            # though it routes an EVALSHA by its keys like any other command.
+            pipe.execute_command("EVALSHA", self.sha, len(keys), *keys, *args)
             if extra is not None:
                 extra(pipe)
             try:
@@ -368,16 +370,25 @@ class ClusterConnectionFactory:
 
     ``CACHES["default"]["OPTIONS"]["CONNECTION_FACTORY"] =
     "scs_django.redis.ClusterConnectionFactory"`` with a ``redis://`` URL of any
-    node as ``LOCATION``; the cluster's other nodes are discovered.
+    node as ``LOCATION``; the cluster's other nodes are discovered. django-redis'
+    ``PASSWORD``, ``SOCKET_TIMEOUT`` and ``SOCKET_CONNECT_TIMEOUT`` options and
+    ``REDIS_CLIENT_KWARGS`` are passed on.
     """
 
     def __init__(self, options: dict[str, Any]) -> None:
-        self.options = options
+        self.kwargs = dict(options.get("REDIS_CLIENT_KWARGS", {}))
+        for option, kwarg in (
+            ("PASSWORD", "password"),
+            ("SOCKET_TIMEOUT", "socket_timeout"),
+            ("SOCKET_CONNECT_TIMEOUT", "socket_connect_timeout"),
+        ):
+            if options.get(option) is not None:
+                self.kwargs.setdefault(kwarg, options[option])
 
     def connect(self, url: str) -> Any:
         from redis.cluster import RedisCluster
 
-        return RedisCluster.from_url(url, **self.options.get("REDIS_CLIENT_KWARGS", {}))
+        return RedisCluster.from_url(url, **self.kwargs)
 
     def disconnect(self, connection: Any) -> None:
         connection.close()

@@ -5,8 +5,10 @@ The database is the truth. Reads try the cache first and fill it on a miss;
 writes go to the database (conditionally, as in the db engine) and then
 refresh the cache; ending a session deletes the row and leaves a short-lived
 tombstone in the cache, so a request that read the session before it ended
-cannot put it back. When the cache fails, requests go on against the database
-alone: a session the database holds is never lost.
+cannot put it back. When the cache fails, reads and writes go on against the
+database alone, so a session the database holds is never lost; ending a
+session (logout, revoke, renewal) needs the tombstone, and answers 503
+without changing anything while the cache cannot be reached.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.utils.functional import cached_property
 
+from ..exceptions import SessionStoreUnavailable
 from .base import Loaded, Record
 from .cache import _REDIS_ERRORS, TOMBSTONE_SECONDS, cache_sessions
 from .db import SessionStore as DBStore
@@ -88,10 +91,10 @@ class SessionStore(DBStore):
         version: int | None,
         new_hash: str | None = None,
     ) -> bool:
+        if new_hash is not None:
+            self._bury([key_hash])  # before the rename: see _remove
         if not super()._update(key_hash, record, now, version, new_hash):
             return False
-        if new_hash is not None:
-            self._cached("bury", [key_hash], TOMBSTONE_SECONDS)
         self._cached("put", new_hash or key_hash, record, now)
         return True
 
@@ -102,8 +105,12 @@ class SessionStore(DBStore):
         return True
 
     def _remove(self, key_hash: str) -> None:
+        # The tombstone goes first, and must succeed: a copy left in a cache that
+        # was unreachable at logout would answer for the session once it is back.
+        # So ending a session needs both stores; otherwise the request gets a 503
+        # and the session stays as it was.
+        self._bury([key_hash])
         super()._remove(key_hash)
-        self._cached("bury", [key_hash], TOMBSTONE_SECONDS)
 
     # The database twins of the db engine would bypass the cache.
     async def _afetch(self, key_hash: str, now: datetime) -> Loaded | None:
@@ -132,3 +139,35 @@ class SessionStore(DBStore):
 
     async def _aremove(self, key_hash: str) -> None:
         await sync_to_async(self._remove)(key_hash)
+
+    # -- a user's sessions: the database lists them, both places forget them --------
+
+    @staticmethod
+    def _bury(key_hashes: list[str]) -> None:
+        try:
+            cache_sessions(prefix="scs:cdb:").bury(key_hashes, TOMBSTONE_SECONDS)
+        except (*_REDIS_ERRORS, OSError) as exc:
+            raise SessionStoreUnavailable(
+                "The session cache is unavailable, so sessions cannot be ended "
+                "safely now; nothing was changed."
+            ) from exc
+
+    @classmethod
+    def revoke_keys(cls, key_hashes: Any) -> int:
+        key_hashes = list(key_hashes)
+        cls._bury(key_hashes)
+        return super().revoke_keys(key_hashes)
+
+    @classmethod
+    def revoke_user(cls, user_id: Any, keep_hash: str | None = None) -> int:
+        return cls.revoke_keys(
+            cls._others(user_id, keep_hash).values_list("key_hash", flat=True)
+        )
+
+    @classmethod
+    async def arevoke_keys(cls, key_hashes: Any) -> int:
+        return await sync_to_async(cls.revoke_keys)(list(key_hashes))
+
+    @classmethod
+    async def arevoke_user(cls, user_id: Any, keep_hash: str | None = None) -> int:
+        return await sync_to_async(cls.revoke_user)(user_id, keep_hash)
