@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import re
 from typing import Any
 
 from django.conf import settings
@@ -19,7 +20,17 @@ DJANGO_MIDDLEWARE = "django.contrib.sessions.middleware.SessionMiddleware"
 OUR_MIDDLEWARE = "scs_django.middleware.SessionMiddleware"
 
 _POSITIVE_INTS = ("ABSOLUTE_TIMEOUT", "TOUCH_INTERVAL", "MAX_BYTES")
-_BOOLS = ("RENEW_ON_LOGIN", "FAIL_OPEN")
+_BOOLS = (
+    "RENEW_ON_LOGIN",
+    "FAIL_OPEN",
+    "ACCEPT_LEGACY_TOKENS",
+    "REVOKE_ON_PASSWORD_CHANGE",
+    "RECORD_IP",
+    "RECORD_USER_AGENT",
+    "IP_FULL",
+)
+# A request.META key, as Django's own SECURE_PROXY_SSL_HEADER takes it.
+_META_KEY = re.compile(r"[A-Z][A-Z0-9_]*")
 
 
 def _is_int(value: Any) -> bool:
@@ -69,6 +80,17 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
     for name in _BOOLS:
         if not isinstance(values[name], bool):
             errors.append(_bad_value(name, values[name], "True or False"))
+    header = values["TRUSTED_PROXY_HEADER"]
+    if header is not None and not (
+        isinstance(header, str) and _META_KEY.fullmatch(header)
+    ):
+        errors.append(
+            _bad_value(
+                "TRUSTED_PROXY_HEADER",
+                header,
+                'None or a request.META key such as "HTTP_X_FORWARDED_FOR"',
+            )
+        )
     if errors:
         return errors
     absolute, touch = values["ABSOLUTE_TIMEOUT"], values["TOUCH_INTERVAL"]
@@ -121,6 +143,50 @@ def check_engine(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMes
                 "write rules need its own.",
                 hint=f'Replace "{DJANGO_MIDDLEWARE}" with "{OUR_MIDDLEWARE}".',
                 id="scs_django.W002",
+            )
+        )
+    return messages
+
+
+CACHE_ENGINES = ("scs_django.backends.cache", "scs_django.backends.cached_db")
+LOCMEM = "django.core.cache.backends.locmem.LocMemCache"
+
+
+@checks.register(checks.Tags.compatibility, checks.Tags.caches)
+def check_cache(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    if settings.SESSION_ENGINE not in CACHE_ENGINES:
+        return []
+    alias = conf.get_settings().get("CACHE_ALIAS")
+    caches_setting = getattr(settings, "CACHES", {}) or {}
+    if alias not in caches_setting:
+        return [
+            checks.Error(
+                f'SCS["CACHE_ALIAS"] is {alias!r}, which is not a cache in CACHES.',
+                hint='Name one of your CACHES in SCS["CACHE_ALIAS"] (default "default").',
+                id="scs_django.E010",
+            )
+        ]
+    backend = caches_setting[alias].get("BACKEND", "")
+    messages: list[checks.CheckMessage] = []
+    native = backend.startswith("django_redis.")
+    if settings.SESSION_ENGINE == "scs_django.backends.cache" and not native:
+        messages.append(
+            checks.Warning(
+                f"The cache engine on {backend} cannot make writes conditional "
+                "atomically or list a user's sessions: a logout racing another "
+                "request's write can be undone.",
+                hint="Use django-redis, the cached_db engine or the db engine where "
+                "that matters; see the backends page of the scs_django docs.",
+                id="scs_django.W010",
+            )
+        )
+    if backend == LOCMEM and not settings.DEBUG:
+        messages.append(
+            checks.Warning(
+                f'Sessions are kept in the LocMem cache "{alias}", which lives in one '
+                "process: other workers do not see them and a restart loses them.",
+                hint="Use Redis (django-redis) or the db engine in production.",
+                id="scs_django.W011",
             )
         )
     return messages

@@ -20,6 +20,13 @@ DEFAULTS: dict[str, Any] = {
     # session keys as tokens (hashed like ours), so imported sessions keep working.
     "ACCEPT_LEGACY_TOKENS": False,
     "CACHE_ALIAS": "default",
+    "REVOKE_ON_PASSWORD_CHANGE": True,
+    # Client metadata: off by default (privacy). IPs are cut to /24 and /64
+    # unless IP_FULL; REMOTE_ADDR is used unless a trusted proxy header is named.
+    "RECORD_IP": False,
+    "RECORD_USER_AGENT": False,
+    "IP_FULL": False,
+    "TRUSTED_PROXY_HEADER": None,
 }
 
 _cache: dict[str, Any] | None = None

@@ -16,13 +16,29 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.utils.cache import patch_cache_control, patch_vary_headers
 from django.utils.http import http_date
 
-from . import conf, tokens
+from . import conf, context, metadata, tokens
 from .backends.base import ScsSessionStore
 from .exceptions import SessionStoreUnavailable
 
 security_logger = logging.getLogger("scs_django.security")
 
 UNAVAILABLE_BODY = "The session store is temporarily unavailable. Please try again."
+
+
+def _sent_once_as_is(request: HttpRequest, token: str) -> bool:
+    # Django's cookie parser keeps the last of repeated names and undoes
+    # cookie quoting ('"\\101..."' becomes "A..."). A token we issued comes
+    # back once and bare; anything else is ambiguous, so it is no session.
+    header = request.META.get("HTTP_COOKIE")
+    if header is None:
+        return True  # request.COOKIES was filled in by hand (RequestFactory)
+    name = settings.SESSION_COOKIE_NAME
+    sent = [
+        value.strip()
+        for key, eq, value in (chunk.partition("=") for chunk in header.split(";"))
+        if eq and key.strip() == name
+    ]
+    return sent == [token]
 
 
 class SessionMiddleware(DjangoSessionMiddleware):
@@ -37,12 +53,19 @@ class SessionMiddleware(DjangoSessionMiddleware):
 
     def process_request(self, request: HttpRequest) -> None:
         token = request.COOKIES.get(settings.SESSION_COOKIE_NAME)
-        if token is not None and not tokens.is_well_formed(token):
+        if token is not None and not (
+            tokens.is_well_formed(token) and _sent_once_as_is(request, token)
+        ):
             security_logger.info(
                 "Ignored a malformed session cookie (%d characters).", len(token)
             )
             token = None
         request.session = self.SessionStore(token)
+        if isinstance(request.session, ScsSessionStore):
+            request.session.defer_renewal = True
+            if conf.get("RECORD_IP") or conf.get("RECORD_USER_AGENT"):
+                request.session.client = metadata.client_of(request)
+        context.enter(request)
 
     def process_exception(
         self, request: HttpRequest, exception: Exception
@@ -63,11 +86,14 @@ class SessionMiddleware(DjangoSessionMiddleware):
     ) -> HttpResponseBase:
         session = getattr(request, "session", None)
         if not isinstance(session, ScsSessionStore):
+            context.leave(request)
             return super().process_response(request, response)
         try:
             return self._finish(request, response, session)
         except SessionStoreUnavailable:
             return self._unavailable()
+        finally:
+            context.leave(request)
 
     def _finish(
         self, request: HttpRequest, response: HttpResponseBase, session: ScsSessionStore

@@ -6,6 +6,8 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from .metadata import USER_AGENT_LENGTH
+
 
 class Session(models.Model):
     """A session, found by the SHA-256 of its token; the token itself is never stored."""
@@ -28,6 +30,12 @@ class Session(models.Model):
         blank=True,
         on_delete=models.CASCADE,
         related_name="scs_sessions",
+    )
+    # Recorded only with SCS["RECORD_IP"] / ["RECORD_USER_AGENT"] (off by
+    # default), at creation and at each renewal.
+    ip = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
+    user_agent = models.CharField(
+        _("user agent"), max_length=USER_AGENT_LENGTH, blank=True, default=""
     )
 
     class Meta:

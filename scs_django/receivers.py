@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import logging
+from importlib import import_module
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.signals import user_logged_in
+from django.db.models.signals import post_init, post_save, pre_delete
 from django.dispatch import receiver
 
-from . import conf
+from . import conf, context, sessions
 from .backends.base import ScsSessionStore
+
+logger = logging.getLogger("scs_django")
+
+# The user fields whose change ends sessions, and where their values as last
+# loaded or saved are kept on the instance.
+_WATCHED = ("password", "is_active")
+_SEEN = "_scs_django_seen"
 
 
 @receiver(user_logged_in, dispatch_uid="scs_django.renew_on_login")
@@ -30,3 +41,80 @@ def renew_on_login(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
     ):
         session.renew_token()
     session.restart_lifetime()
+
+
+def _end_sessions(user: Any, keep: Any = None) -> None:
+    if not issubclass(
+        import_module(settings.SESSION_ENGINE).SessionStore, ScsSessionStore
+    ):
+        return
+    try:
+        sessions.revoke(user, keep=keep)
+    except NotImplementedError:
+        # A cache engine without a per-user index: Django's session auth hash
+        # still logs the other sessions out at their next request.
+        logger.warning("The session engine cannot find a user's sessions to end them.")
+
+
+@receiver(
+    post_init, sender=settings.AUTH_USER_MODEL, dispatch_uid="scs_django.user_seen"
+)
+def remember_user_state(sender: Any, instance: Any, **kwargs: Any) -> None:
+    """Keep the loaded password hash and active flag, to tell a change at save."""
+    state = instance.__dict__
+    state[_SEEN] = {name: state[name] for name in _WATCHED if name in state}
+
+
+@receiver(
+    post_save, sender=settings.AUTH_USER_MODEL, dispatch_uid="scs_django.user_saved"
+)
+def end_sessions_on_user_change(
+    sender: Any,
+    instance: Any,
+    created: bool,
+    raw: bool = False,
+    update_fields: Any = None,
+    **kwargs: Any,
+) -> None:
+    """Deactivated: end all of the user's sessions. New password hash
+    (``SCS["REVOKE_ON_PASSWORD_CHANGE"]``): end all but the current request's.
+
+    Django has no password-changed signal, so the saved hash is compared with
+    the one loaded. The session making the change is kept: it is the one
+    ``update_session_auth_hash()`` renews right after, and a model signal has
+    no request, so the middleware's record of it (``scs_django.context``) says
+    which one it is.
+    """
+    state = instance.__dict__
+    seen = state.get(_SEEN, {})
+    saved = [
+        name
+        for name in _WATCHED
+        if name in state and (update_fields is None or name in update_fields)
+    ]
+    changed = {name for name in saved if name in seen and state[name] != seen[name]}
+    # Loaded without the password (only()/defer()): set_password() marks it.
+    if "password" in saved and "password" not in seen:
+        if getattr(instance, "_password", None) is not None:
+            changed.add("password")
+    # A new dict: a copy.copy() of the instance must not share this one.
+    state[_SEEN] = {**seen, **{name: state[name] for name in saved}}
+    if created or raw:
+        return
+    if "is_active" in changed and not instance.is_active:
+        _end_sessions(instance)
+    elif "password" in changed and conf.get("REVOKE_ON_PASSWORD_CHANGE"):
+        _end_sessions(instance, keep=context.current_session())
+
+
+@receiver(
+    pre_delete, sender=settings.AUTH_USER_MODEL, dispatch_uid="scs_django.user_deleted"
+)
+def end_sessions_on_user_delete(sender: Any, instance: Any, **kwargs: Any) -> None:
+    """End a deleted user's sessions.
+
+    The database's cascade removes the rows too; this runs before it so that
+    every engine (a cache, a cache in front of the database) can still find
+    them by user, and so that ``session_revoked`` is sent.
+    """
+    _end_sessions(instance)

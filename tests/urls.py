@@ -27,5 +27,15 @@ urlpatterns = [
         "accounts/password_change/",
         auth_views.PasswordChangeView.as_view(success_url="/read/"),
     ),
+    path("my-sessions/", views.my_sessions),
+    path("my-sessions/end-others/", views.end_other_sessions),
     path("admin/", admin.site.urls),
+]
+
+# tests/security
+urlpatterns += [
+    path("write-oversized/", views.write_oversized),
+    path("write-unstorable/", views.write_unstorable),
+    path("write-then-raise/", views.write_then_raise),
+    path("write-then-503/", views.write_then_503),
 ]

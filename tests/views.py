@@ -5,6 +5,8 @@ from django.http import HttpResponse, HttpResponseServerError, JsonResponse
 from django.middleware.csrf import get_token
 from django.views.decorators.csrf import csrf_exempt
 
+from scs_django import sessions
+
 
 def untouched(request):
     return HttpResponse("no session here")
@@ -95,3 +97,61 @@ def slow_read(request):
 def write_other(request):
     request.session["other"] = request.GET.get("value", "other")
     return HttpResponse("ok")
+
+
+def my_sessions(request):
+    """A "your devices" page."""
+    return JsonResponse(
+        {
+            "sessions": [
+                {"hash_prefix": s.hash_prefix, "is_current": s.is_current}
+                for s in sessions.for_user(request.user, request)
+            ]
+        }
+    )
+
+
+@csrf_exempt
+def end_other_sessions(request):
+    """The "log out everywhere else" button."""
+    return JsonResponse({"ended": sessions.revoke(request.user, keep=request.session)})
+
+
+# -- tests/security ---------------------------------------------------------------
+
+
+def write_oversized(request):
+    request.session["value"] = "x" * int(request.GET["bytes"])
+    return HttpResponse("ok")
+
+
+def _unstorable(kind):
+    if kind == "object":
+        return object()
+    if kind == "circular":
+        loop = []
+        loop.append(loop)
+        return loop
+    nested = []
+    for _ in range(100_000):
+        nested = [nested]
+    return nested
+
+
+def write_unstorable(request):
+    request.session["value"] = _unstorable(request.GET["kind"])
+    return HttpResponse("ok")
+
+
+class ViewFailed(Exception):
+    pass
+
+
+def write_then_raise(request):
+    request.session["value"] = "from a request that raised"
+    raise ViewFailed("the view failed after changing the session")
+
+
+def write_then_503(request):
+    request.session["value"] = "from a request answered 503"
+    return HttpResponse("busy", status=503)

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
 from typing import Any, NamedTuple
@@ -22,8 +22,9 @@ from django.conf import settings
 from django.contrib.sessions.backends.base import CreateError, SessionBase, UpdateError
 from django.utils import timezone
 
-from .. import codec, conf, tokens
+from .. import codec, conf, context, tokens
 from ..exceptions import SessionStoreUnavailable
+from ..signals import session_created, session_expired, session_renewed
 
 logger = logging.getLogger("scs_django")
 security_logger = logging.getLogger("scs_django.security")
@@ -46,13 +47,17 @@ class Record(NamedTuple):
     last_seen: datetime
     version: int  # one more than the version it replaces
     user_id: Any
+    # Client metadata (SCS["RECORD_IP"], ["RECORD_USER_AGENT"]); stored at
+    # creation and renewal.
+    ip: str | None = None
+    user_agent: str = ""
 
 
 @dataclass(frozen=True)
 class SessionInfo:
     """What may be shown about a stored session: never its token or its data."""
 
-    key_hash: str
+    key_hash: str = field(repr=False)  # full hash: kept out of repr and logs
     user_id: Any
     created_at: datetime
     last_seen: datetime
@@ -60,6 +65,14 @@ class SessionInfo:
     absolute_expiry: datetime
     ip: str | None = None
     user_agent: str = ""
+
+    @property
+    def hash_prefix(self) -> str:
+        """The first 8 hex characters of the hash: enough to name it, safe to show."""
+        return tokens.hash_prefix(self.key_hash)
+
+    def __str__(self) -> str:
+        return f"session {self.hash_prefix}"
 
 
 class Loaded(NamedTuple):
@@ -109,6 +122,11 @@ class ScsSessionStore(SessionBase):
 
     # Exceptions of the engine's client that mean "the store is unreachable".
     unavailable_errors: tuple[type[BaseException], ...] = ()
+    # (ip, user agent) of the request's client, set by the middleware when
+    # SCS["RECORD_IP"] or ["RECORD_USER_AGENT"] is on.
+    client: tuple[str | None, str] = (None, "")
+    # Hash of a session that load() found stored but past its deadlines.
+    _dead_hash: str | None = None
 
     def __init__(self, session_key: str | None = None) -> None:
         super().__init__(session_key)
@@ -119,6 +137,10 @@ class ScsSessionStore(SessionBase):
         self.renewed = False  # the token changed (or the session was flushed)
         self.ended = False  # a stored session was deleted by this request
         self.store_error = False  # the store failed at least once
+        # Set by the middleware: a renewal is written with the request's final
+        # save, in the same operation, so login costs one write and the old
+        # token can never be left holding the logged-in data.
+        self.defer_renewal = False
 
     # -- tokens ---------------------------------------------------------------
 
@@ -142,6 +164,12 @@ class ScsSessionStore(SessionBase):
             self._hash_of, self._hash = key, tokens.hash_token(key)
         return self._hash
 
+    @property
+    def stored_hash(self) -> str | None:
+        """The hash the store holds this session under right now: the previous
+        token's while a renewal waits for the end of the request."""
+        return self._renaming_from or self.key_hash
+
     # -- lifetime ---------------------------------------------------------------
 
     def _reset_lifetime(self) -> None:
@@ -153,6 +181,8 @@ class ScsSessionStore(SessionBase):
         # the base for merging with a concurrent writer.
         self._version: int | None = None
         self._stored_payload: bytes | None = None
+        # A renewal not yet written: the hash the session is stored under.
+        self._renaming_from: str | None = None
 
     def _start_lifetime(self, now: datetime) -> None:
         self._created_at = now
@@ -301,6 +331,7 @@ class ScsSessionStore(SessionBase):
         if not dead and isinstance(expiry, (datetime, str)):
             dead = now >= _as_datetime(expiry)
         if dead:
+            self._dead_hash = self.key_hash
             return self._forget()
         self._created_at = _from_micros(envelope.created)
         self._absolute_expiry = absolute_expiry
@@ -320,7 +351,7 @@ class ScsSessionStore(SessionBase):
             return self._forget()
         now = timezone.now()
         with self._guard_load():
-            return self._adopt(self._fetch(key_hash, now), now)
+            return self._seen(self._adopt(self._fetch(key_hash, now), now))
         return self._forget()  # the store is down and the site fails open
 
     async def aload(self) -> dict[str, Any]:
@@ -329,8 +360,25 @@ class ScsSessionStore(SessionBase):
             return self._forget()
         now = timezone.now()
         with self._guard_load():
-            return self._adopt(await self._afetch(key_hash, now), now)
+            data = self._adopt(await self._afetch(key_hash, now), now)
+            return await self._aseen(data)
         return self._forget()
+
+    def _seen(self, data: dict[str, Any]) -> dict[str, Any]:
+        dead, self._dead_hash = self._dead_hash, None
+        if dead is not None:
+            session_expired.send(
+                sender=type(self), key_hash=dead, request=context.request_of(self)
+            )
+        return data
+
+    async def _aseen(self, data: dict[str, Any]) -> dict[str, Any]:
+        dead, self._dead_hash = self._dead_hash, None
+        if dead is not None:
+            await session_expired.asend(
+                sender=type(self), key_hash=dead, request=context.request_of(self)
+            )
+        return data
 
     @contextlib.contextmanager
     def _guard_load(self) -> Iterator[None]:
@@ -386,6 +434,8 @@ class ScsSessionStore(SessionBase):
             last_seen=now,
             version=(self._version or 0) + 1,
             user_id=self._user_id(data),
+            ip=self.client[0],
+            user_agent=self.client[1],
         )
 
     def _prepare_save(
@@ -470,6 +520,9 @@ class ScsSessionStore(SessionBase):
                 self._forget()
                 raise
             self.modified = True
+            session_created.send(
+                sender=type(self), session=self, request=context.request_of(self)
+            )
             return
         raise CreateError("Could not store a new session under a unique token.")
 
@@ -486,6 +539,9 @@ class ScsSessionStore(SessionBase):
                 self._forget()
                 raise
             self.modified = True
+            await session_created.asend(
+                sender=type(self), session=self, request=context.request_of(self)
+            )
             return
         raise CreateError("Could not store a new session under a unique token.")
 
@@ -503,9 +559,10 @@ class ScsSessionStore(SessionBase):
                 if not self._insert(self.key_hash, record):
                     raise CreateError
             else:
-                record = self._write(self.key_hash, record, now)
-                if record is None:
+                written = self._store(record, now)
+                if written is None:
                     raise UpdateError
+                record = written
         self._saved(record)
 
     async def asave(self, must_create: bool = False) -> None:
@@ -520,9 +577,10 @@ class ScsSessionStore(SessionBase):
                 if not await self._ainsert(self.key_hash, record):
                     raise CreateError
             else:
-                record = await self._awrite(self.key_hash, record, now)
-                if record is None:
+                written = await self._astore(record, now)
+                if written is None:
                     raise UpdateError
+                record = written
         self._saved(record)
 
     def touch(self) -> None:
@@ -556,9 +614,60 @@ class ScsSessionStore(SessionBase):
     # -- renewal --------------------------------------------------------------------
 
     def _renew_start(self, data: dict[str, Any]) -> tuple[str | None, datetime]:
+        """Switch to a new token; returns the hash the session is stored under."""
         self.renewed = True
         self.modified = True
-        return self.key_hash, timezone.now()
+        source = self._renaming_from or self.key_hash
+        if source is not None:
+            self._session_key, _ = self._renewal_token(source)
+            self._renaming_from = source
+        return source, timezone.now()
+
+    def _store(self, record: Record, now: datetime) -> Record | None:
+        if self._renaming_from is None:
+            return self._write(self.key_hash, record, now)
+        return self._rename(self._renaming_from, record, now)
+
+    async def _astore(self, record: Record, now: datetime) -> Record | None:
+        if self._renaming_from is None:
+            return await self._awrite(self.key_hash, record, now)
+        return await self._arename(self._renaming_from, record, now)
+
+    def _rename(self, source: str, record: Record, now: datetime) -> Record | None:
+        for _ in range(CREATE_ATTEMPTS):
+            try:
+                written = self._write(source, record, now, self.key_hash)
+            except CreateError:  # the new token's hash is taken: draw another
+                self._session_key, _ = self._renewal_token(source)
+                continue
+            if written is not None:
+                self._renaming_from = None
+                session_renewed.send(**self._renewed_args(source))
+            return written
+        raise CreateError("Could not renew the session under a unique token.")
+
+    async def _arename(
+        self, source: str, record: Record, now: datetime
+    ) -> Record | None:
+        for _ in range(CREATE_ATTEMPTS):
+            try:
+                written = await self._awrite(source, record, now, self.key_hash)
+            except CreateError:
+                self._session_key, _ = self._renewal_token(source)
+                continue
+            if written is not None:
+                self._renaming_from = None
+                await session_renewed.asend(**self._renewed_args(source))
+            return written
+        raise CreateError("Could not renew the session under a unique token.")
+
+    def _renewed_args(self, previous_key_hash: str) -> dict[str, Any]:
+        return {
+            "sender": type(self),
+            "session": self,
+            "request": context.request_of(self),
+            "previous_key_hash": previous_key_hash,
+        }
 
     def _renew_lost(self) -> None:
         # The session ended elsewhere (logout, revoke, expiry) while this request
@@ -574,46 +683,30 @@ class ScsSessionStore(SessionBase):
         moment exists where both tokens, or neither, are valid.
         """
         data = self._session
-        old_hash, now = self._renew_start(data)
-        if old_hash is None:
+        source, now = self._renew_start(data)
+        if source is None:
             return  # nothing stored yet: the next save creates it under a new token
-        record: Record | None = self._record(data, now)
-        for _ in range(CREATE_ATTEMPTS):
-            token, new_hash = self._renewal_token(old_hash)
-            with self._guard():
-                try:
-                    record = self._write(old_hash, record, now, new_hash)
-                except CreateError:
-                    continue
-            break
-        else:
-            raise CreateError("Could not renew the session under a unique token.")
-        if record is None:
+        if self.defer_renewal:
+            return
+        with self._guard():
+            written = self._rename(source, self._record(data, now), now)
+        if written is None:
             return self._renew_lost()
-        self._session_key = token
-        self._saved(record)
+        self._saved(written)
         self.modified = False  # everything is stored; only the cookie is due
 
     async def arenew_token(self) -> None:
         data = await self._aget_session()
-        old_hash, now = self._renew_start(data)
-        if old_hash is None:
+        source, now = self._renew_start(data)
+        if source is None:
             return
-        record: Record | None = self._record(data, now)
-        for _ in range(CREATE_ATTEMPTS):
-            token, new_hash = self._renewal_token(old_hash)
-            with self._guard():
-                try:
-                    record = await self._awrite(old_hash, record, now, new_hash)
-                except CreateError:
-                    continue
-            break
-        else:
-            raise CreateError("Could not renew the session under a unique token.")
-        if record is None:
+        if self.defer_renewal:
+            return
+        with self._guard():
+            written = await self._arename(source, self._record(data, now), now)
+        if written is None:
             return self._renew_lost()
-        self._session_key = token
-        self._saved(record)
+        self._saved(written)
         self.modified = False
 
     def _renewal_token(self, old_hash: str) -> tuple[str, str]:
@@ -636,6 +729,10 @@ class ScsSessionStore(SessionBase):
 
     def delete(self, session_key: str | None = None) -> None:
         if session_key is None:
+            if self._renaming_from is not None:
+                with self._guard():
+                    self._remove(self._renaming_from)
+                self._renaming_from = None
             session_key = self.session_key
         if not tokens.is_well_formed(session_key):
             return
@@ -644,6 +741,10 @@ class ScsSessionStore(SessionBase):
 
     async def adelete(self, session_key: str | None = None) -> None:
         if session_key is None:
+            if self._renaming_from is not None:
+                with self._guard():
+                    await self._aremove(self._renaming_from)
+                self._renaming_from = None
             session_key = self.session_key
         if not tokens.is_well_formed(session_key):
             return
@@ -727,3 +828,39 @@ class ScsSessionStore(SessionBase):
 
     async def _aremove(self, key_hash: str) -> None:
         return await sync_to_async(self._remove)(key_hash)
+
+    # -- a user's sessions (scs_django.sessions sends the signals) ---------------------
+
+    @classmethod
+    def user_sessions(cls, user_id: Any) -> list[SessionInfo]:
+        """The live sessions of ``user_id``, in no particular order."""
+        raise NotImplementedError
+
+    @classmethod
+    async def auser_sessions(cls, user_id: Any) -> list[SessionInfo]:
+        return await sync_to_async(cls.user_sessions)(user_id)
+
+    @classmethod
+    def revoke_keys(cls, key_hashes: Iterable[str]) -> int:
+        """End the live sessions stored under ``key_hashes``; returns how many."""
+        raise NotImplementedError
+
+    @classmethod
+    async def arevoke_keys(cls, key_hashes: Iterable[str]) -> int:
+        return await sync_to_async(cls.revoke_keys)(key_hashes)
+
+    @classmethod
+    def revoke_user(cls, user_id: Any, keep_hash: str | None = None) -> int:
+        """End every live session of ``user_id`` but ``keep_hash``'s; returns how many.
+
+        Engines that can should override this with a single operation.
+        """
+        return cls.revoke_keys(
+            info.key_hash
+            for info in cls.user_sessions(user_id)
+            if info.key_hash != keep_hash
+        )
+
+    @classmethod
+    async def arevoke_user(cls, user_id: Any, keep_hash: str | None = None) -> int:
+        return await sync_to_async(cls.revoke_user)(user_id, keep_hash)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -19,7 +20,7 @@ from django.db import (
 from django.utils import timezone
 from django.utils.functional import cached_property
 
-from .base import Loaded, Record, ScsSessionStore
+from .base import Loaded, Record, ScsSessionStore, SessionInfo
 
 
 def _savepoint(using: str) -> Any:
@@ -32,6 +33,21 @@ def _savepoint(using: str) -> Any:
 
 
 _LOADED = ("data", "last_seen", "version")
+_INFO = (
+    "key_hash",
+    "user_id",
+    "created_at",
+    "last_seen",
+    "expiry",
+    "absolute_expiry",
+    "ip",
+    "user_agent",
+)
+
+
+def _client(record: Record) -> dict[str, Any]:
+    # Client metadata is written when a session is created or renewed only.
+    return {"ip": record.ip, "user_agent": record.user_agent}
 
 
 class SessionStore(ScsSessionStore):
@@ -77,7 +93,7 @@ class SessionStore(ScsSessionStore):
         return Loaded(*rows[0]) if rows else None
 
     def _insert(self, key_hash: str, record: Record) -> bool:
-        obj = self.model(key_hash=key_hash, **self._fields(record))
+        obj = self.model(key_hash=key_hash, **self._fields(record), **_client(record))
         using = router.db_for_write(self.model, instance=obj)
         try:
             with _savepoint(using):
@@ -104,7 +120,10 @@ class SessionStore(ScsSessionStore):
         using = router.db_for_write(self.model)
         try:
             with _savepoint(using):
-                return rows.using(using).update(key_hash=new_hash, **fields) == 1
+                renamed = rows.using(using).update(
+                    key_hash=new_hash, **fields, **_client(record)
+                )
+                return renamed == 1
         except IntegrityError as exc:
             raise CreateError from exc
 
@@ -145,3 +164,46 @@ class SessionStore(ScsSessionStore):
     @classmethod
     async def aclear_expired(cls) -> None:
         await cls.get_model_class().objects.filter(expiry__lte=timezone.now()).adelete()
+
+    @classmethod
+    def _live_rows(cls) -> Any:
+        return cls.get_model_class().objects.filter(expiry__gt=timezone.now())
+
+    @classmethod
+    def user_sessions(cls, user_id: Any) -> list[SessionInfo]:
+        return [
+            SessionInfo(*row)
+            for row in cls._live_rows().filter(user_id=user_id).values_list(*_INFO)
+        ]
+
+    @classmethod
+    async def auser_sessions(cls, user_id: Any) -> list[SessionInfo]:
+        rows = cls._live_rows().filter(user_id=user_id).values_list(*_INFO)
+        return [SessionInfo(*row) async for row in rows]
+
+    @classmethod
+    def revoke_keys(cls, key_hashes: Iterable[str]) -> int:
+        key_hashes = list(key_hashes)
+        if not key_hashes:
+            return 0
+        return cls._live_rows().filter(key_hash__in=key_hashes).delete()[0]
+
+    @classmethod
+    async def arevoke_keys(cls, key_hashes: Iterable[str]) -> int:
+        key_hashes = list(key_hashes)
+        if not key_hashes:
+            return 0
+        return (await cls._live_rows().filter(key_hash__in=key_hashes).adelete())[0]
+
+    @classmethod
+    def _others(cls, user_id: Any, keep_hash: str | None) -> Any:
+        rows = cls._live_rows().filter(user_id=user_id)
+        return rows if keep_hash is None else rows.exclude(key_hash=keep_hash)
+
+    @classmethod
+    def revoke_user(cls, user_id: Any, keep_hash: str | None = None) -> int:
+        return cls._others(user_id, keep_hash).delete()[0]
+
+    @classmethod
+    async def arevoke_user(cls, user_id: Any, keep_hash: str | None = None) -> int:
+        return (await cls._others(user_id, keep_hash).adelete())[0]

@@ -1,0 +1,161 @@
+"""The live-session admin: read-only, with revoke actions.
+
+It never shows a token (none is stored), shows only an 8-character prefix of
+a token hash, and shows which keys a session holds, never their values.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.contrib.auth import get_permission_codename, get_user_model
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils import timezone
+from django.utils.text import Truncator
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+
+from . import codec, sessions, tokens
+from .models import Session
+
+ACTIVE, IDLE_EXPIRED, ABSOLUTE_EXPIRED = "active", "idle-expired", "absolute-expired"
+STATES = {
+    ACTIVE: _("Active"),
+    IDLE_EXPIRED: _("Idle-expired"),
+    ABSOLUTE_EXPIRED: _("Absolute-expired"),
+}
+
+
+def state_of(session: Session, now: Any) -> str:
+    """``active``, ``idle-expired`` (idle or fixed deadline passed) or ``absolute-expired``."""
+    if session.absolute_expiry <= now:
+        return ABSOLUTE_EXPIRED
+    if session.expiry <= now:
+        return IDLE_EXPIRED
+    return ACTIVE
+
+
+class StateFilter(admin.SimpleListFilter):
+    title = _("state")
+    parameter_name = "state"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
+        return list(STATES.items())
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        now = timezone.now()
+        if self.value() == ACTIVE:
+            return queryset.filter(expiry__gt=now)
+        if self.value() == IDLE_EXPIRED:
+            return queryset.filter(expiry__lte=now, absolute_expiry__gt=now)
+        if self.value() == ABSOLUTE_EXPIRED:
+            return queryset.filter(absolute_expiry__lte=now)
+        return queryset
+
+
+@admin.register(Session)
+class SessionAdmin(admin.ModelAdmin):
+    list_display = (
+        "hash_prefix",
+        "user",
+        "created_at",
+        "last_seen",
+        "expiry",
+        "absolute_expiry",
+        "state",
+        "ip",
+        "short_user_agent",
+    )
+    list_filter = (StateFilter, ("user", admin.EmptyFieldListFilter))
+    list_select_related = ("user",)
+    date_hierarchy = "created_at"
+    ordering = ("-id",)
+    # A filtered page would otherwise count the whole table a second time.
+    show_full_result_count = False
+    fields = (
+        "user",
+        "hash_prefix",
+        "created_at",
+        "last_seen",
+        "expiry",
+        "absolute_expiry",
+        "state",
+        "ip",
+        "user_agent",
+        "stored_keys",
+    )
+    readonly_fields = fields
+    actions = ("revoke_selected", "revoke_users")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        # The list never needs the (up to MAX_BYTES) data; the detail page
+        # loads it for the keys.
+        return super().get_queryset(request).defer("data")
+
+    def get_search_fields(self, request: HttpRequest) -> tuple[str, ...]:
+        user_model = get_user_model()
+        names = {user_model.USERNAME_FIELD, user_model.get_email_field_name()}
+        concrete = {f.name for f in user_model._meta.concrete_fields}
+        return tuple(f"user__{name}" for name in sorted(names & concrete))
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Sessions end through the revoke actions, which go through the engine.
+        return False
+
+    def has_revoke_permission(self, request: HttpRequest) -> bool:
+        codename = get_permission_codename("delete", self.opts)
+        return request.user.has_perm(f"{self.opts.app_label}.{codename}")
+
+    @admin.display(description=_("token hash"), ordering="key_hash")
+    def hash_prefix(self, obj: Session) -> str:
+        return tokens.hash_prefix(obj.key_hash)
+
+    @admin.display(description=_("state"))
+    def state(self, obj: Session) -> Any:
+        return STATES[state_of(obj, timezone.now())]
+
+    @admin.display(description=_("user agent"), ordering="user_agent")
+    def short_user_agent(self, obj: Session) -> str:
+        return Truncator(obj.user_agent).chars(60)
+
+    @admin.display(description=_("stored keys"))
+    def stored_keys(self, obj: Session) -> str:
+        envelope = codec.decode(obj.data)
+        if envelope is None:
+            return "-"
+        return ", ".join(sorted(map(str, envelope.data))) or "-"
+
+    def _revoked(self, request: HttpRequest, count: int) -> None:
+        message = ngettext(
+            "%(count)d session revoked.", "%(count)d sessions revoked.", count
+        )
+        self.message_user(request, message % {"count": count}, messages.SUCCESS)
+
+    @admin.action(description=_("Revoke selected sessions"), permissions=("revoke",))
+    def revoke_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
+        by_user: dict[Any, list[str]] = {}
+        for row in queryset.select_related("user"):
+            by_user.setdefault(row.user, []).append(row.key_hash)
+        self._revoked(
+            request,
+            sum(sessions._end(user, hashes) for user, hashes in by_user.items()),
+        )
+
+    @admin.action(
+        description=_("Revoke all sessions of these users"), permissions=("revoke",)
+    )
+    def revoke_users(self, request: HttpRequest, queryset: QuerySet) -> None:
+        ids = set(queryset.exclude(user=None).values_list("user_id", flat=True))
+        users = get_user_model()._default_manager.filter(pk__in=ids)
+        # The admin's own session survives, even if it is among them.
+        self._revoked(
+            request, sum(sessions.revoke(user, keep=request.session) for user in users)
+        )

@@ -1,0 +1,153 @@
+"""Optional client metadata: IP address and user agent, off by default."""
+
+import pytest
+from django.conf import settings as django_settings
+from django.test import RequestFactory
+
+from scs_django import metadata, sessions, tokens
+from scs_django.checks import check_settings
+from scs_django.models import Session
+from tests.factories import PASSWORD
+
+COOKIE = django_settings.SESSION_COOKIE_NAME
+IPV6 = "2001:db8:1234:5678:9abc:def0:1234:5678"
+
+
+def row_of(client):
+    return Session.objects.get(key_hash=tokens.hash_token(client.cookies[COOKIE].value))
+
+
+def login(client, user, **meta):
+    response = client.post(
+        "/accounts/login/",
+        {"username": user.username, "password": PASSWORD},
+        **meta,
+    )
+    assert response.status_code == 302
+    return row_of(client)
+
+
+@pytest.mark.django_db(databases="__all__")
+def test_nothing_is_recorded_by_default(client, db_alias, user_factory):
+    user = user_factory()
+    row = login(
+        client, user, REMOTE_ADDR="203.0.113.77", HTTP_USER_AGENT="Firefox/140.0"
+    )
+    assert (row.ip, row.user_agent) == (None, "")
+    [listed] = sessions.for_user(user)
+    assert (listed.ip, listed.user_agent) == (None, "")
+
+
+@pytest.mark.django_db(databases="__all__")
+@pytest.mark.parametrize(
+    "remote, full, stored",
+    [
+        ("203.0.113.77", False, "203.0.113.0"),
+        ("203.0.113.77", True, "203.0.113.77"),
+        (IPV6, False, "2001:db8:1234:5678::"),
+        (IPV6, True, IPV6),
+        ("::ffff:198.51.100.23", False, "198.51.100.0"),
+    ],
+)
+def test_the_ip_is_truncated_unless_full_addresses_are_asked_for(
+    client, db_alias, settings, user_factory, remote, full, stored
+):
+    settings.SCS = {"RECORD_IP": True, "IP_FULL": full}
+    user = user_factory()
+    row = login(client, user, REMOTE_ADDR=remote, HTTP_USER_AGENT="Firefox/140.0")
+    assert (row.ip, row.user_agent) == (stored, "")
+    [listed] = sessions.for_user(user)
+    assert listed.ip == stored
+
+
+@pytest.mark.django_db(databases="__all__")
+def test_the_user_agent_is_recorded_truncated(client, db_alias, settings, user_factory):
+    settings.SCS = {"RECORD_USER_AGENT": True}
+    user = user_factory()
+    agent = "Mozilla/5.0 " + "x" * 400
+    row = login(client, user, REMOTE_ADDR="203.0.113.77", HTTP_USER_AGENT=agent)
+    assert (row.ip, row.user_agent) == (None, agent[:256])
+    [listed] = sessions.for_user(user)
+    assert listed.user_agent == agent[:256]
+
+
+@pytest.mark.django_db(databases="__all__")
+def test_a_proxy_header_counts_only_when_the_site_trusts_it(
+    client, db_alias, settings, user_factory
+):
+    meta = {"REMOTE_ADDR": "10.0.0.2", "HTTP_X_FORWARDED_FOR": "198.51.100.9, 10.0.0.1"}
+    settings.SCS = {"RECORD_IP": True, "IP_FULL": True}
+    client.get("/write/", **meta)
+    assert row_of(client).ip == "10.0.0.2"
+
+    settings.SCS = {
+        "RECORD_IP": True,
+        "IP_FULL": True,
+        "TRUSTED_PROXY_HEADER": "HTTP_X_FORWARDED_FOR",
+    }
+    client.cookies.clear()
+    client.get("/write/", **meta)
+    assert row_of(client).ip == "198.51.100.9"
+
+
+@pytest.mark.django_db(databases="__all__")
+def test_metadata_is_written_at_creation_and_renewal_only(
+    client, db_alias, settings, user_factory
+):
+    settings.SCS = {"RECORD_IP": True, "IP_FULL": True, "RECORD_USER_AGENT": True}
+    user = user_factory()
+    client.get("/write/", REMOTE_ADDR="203.0.113.1", HTTP_USER_AGENT="first")
+    assert (row_of(client).ip, row_of(client).user_agent) == ("203.0.113.1", "first")
+    client.get(
+        "/write/", {"value": "x"}, REMOTE_ADDR="203.0.113.2", HTTP_USER_AGENT="second"
+    )
+    assert (row_of(client).ip, row_of(client).user_agent) == ("203.0.113.1", "first")
+    row = login(client, user, REMOTE_ADDR="203.0.113.3", HTTP_USER_AGENT="third")
+    assert (row.ip, row.user_agent) == ("203.0.113.3", "third")
+
+
+@pytest.mark.parametrize(
+    "scs, meta, expected",
+    [
+        ({"RECORD_IP": True}, {"REMOTE_ADDR": "not an address"}, None),
+        ({"RECORD_IP": True}, {}, None),
+        (
+            {"RECORD_IP": True, "IP_FULL": True},
+            {"REMOTE_ADDR": "fe80::1%eth0"},
+            "fe80::1",
+        ),
+        (
+            {"RECORD_IP": True, "TRUSTED_PROXY_HEADER": "HTTP_X_REAL_IP"},
+            {"REMOTE_ADDR": "10.0.0.2"},
+            "10.0.0.0",
+        ),
+        (
+            {"RECORD_IP": True, "TRUSTED_PROXY_HEADER": "HTTP_X_REAL_IP"},
+            {"REMOTE_ADDR": "10.0.0.2", "HTTP_X_REAL_IP": "unknown"},
+            None,
+        ),
+    ],
+)
+def test_client_ip_edge_cases(settings, scs, meta, expected):
+    settings.SCS = scs
+    request = RequestFactory().get("/", **meta)
+    if "REMOTE_ADDR" not in meta:
+        del request.META["REMOTE_ADDR"]
+    assert metadata.client_of(request) == (expected, "")
+
+
+def test_metadata_settings_are_checked(settings):
+    settings.SCS = {
+        "RECORD_IP": "yes",
+        "IP_FULL": 1,
+        "TRUSTED_PROXY_HEADER": "X-Forwarded-For",
+    }
+    assert [(m.id, m.msg) for m in check_settings()] == [
+        ("scs_django.E002", "SCS[\"RECORD_IP\"] is 'yes'; it must be True or False."),
+        ("scs_django.E002", 'SCS["IP_FULL"] is 1; it must be True or False.'),
+        (
+            "scs_django.E002",
+            "SCS[\"TRUSTED_PROXY_HEADER\"] is 'X-Forwarded-For'; it must be None or "
+            'a request.META key such as "HTTP_X_FORWARDED_FOR".',
+        ),
+    ]
