@@ -1,4 +1,4 @@
-"""Throwaway PostgreSQL and Redis servers for one test run.
+"""Throwaway PostgreSQL and Redis servers (and a small Redis Cluster) for one test run.
 
 Each server listens on 127.0.0.1 only, keeps its files in a fresh temporary
 directory and is stopped (and the directory removed) by ``stop()``, by leaving
@@ -324,18 +324,12 @@ class RedisServer:
         port = port or self.port or free_port()
         for _attempt in range(_START_ATTEMPTS):
             self.port = port
-            argv = [
-                binary,
-                "--bind", self.host,
-                "--port", str(port),
-                "--save", "",
-                "--appendonly", "no",
-                "--dir", str(self.tmpdir),
-                "--daemonize", "no",
-            ]  # fmt: skip
             with open(log, "wb") as out:
                 self._process = subprocess.Popen(
-                    argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT
+                    self._argv(binary, port),
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
                 )
             if self._wait_ready(timeout=30):
                 return self
@@ -348,6 +342,18 @@ class RedisServer:
         raise ServerUnavailable(
             f"redis-server did not start on {self.host}:{port}:\n{text}"
         )
+
+    def _argv(self, binary: str, port: int) -> list[str]:
+        assert self.tmpdir is not None
+        return [
+            binary,
+            "--bind", self.host,
+            "--port", str(port),
+            "--save", "",
+            "--appendonly", "no",
+            "--dir", str(self.tmpdir),
+            "--daemonize", "no",
+        ]  # fmt: skip
 
     def _wait_ready(self, timeout: float) -> bool:
         assert self._process is not None
@@ -394,6 +400,169 @@ class RedisServer:
             atexit.unregister(self.stop)
 
     def __enter__(self) -> RedisServer:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+class _ClusterNode(RedisServer):
+    """One redis-server of a :class:`RedisCluster`.
+
+    The cluster bus gets a free port of its own (``--cluster-port``, Redis 7)
+    instead of the default port + 10000, which may be taken or above 65535.
+    """
+
+    bus_port: int | None = None
+
+    def _argv(self, binary: str, port: int) -> list[str]:
+        assert self.tmpdir is not None
+        self.bus_port = free_port()
+        while self.bus_port == port:
+            self.bus_port = free_port()
+        return [
+            *super()._argv(binary, port),
+            "--cluster-enabled", "yes",
+            "--cluster-config-file", str(self.tmpdir / f"nodes-{port}.conf"),
+            "--cluster-port", str(self.bus_port),
+        ]  # fmt: skip
+
+
+class RedisCluster:
+    """A Redis Cluster of ``size`` primaries without replicas on 127.0.0.1.
+
+    Each node is a :class:`RedisServer` in cluster mode; ``redis-cli --cluster
+    create`` spreads the 16384 slots over them, and ``start()`` returns once
+    every node reports ``cluster_state:ok`` and knows all the others. Connect
+    with ``redis.cluster.RedisCluster.from_url(cluster.url)`` (any node's URL
+    will do: the client discovers the rest).
+    """
+
+    def __init__(self, size: int = 3, host: str = HOST) -> None:
+        if size < 3:
+            raise ValueError("A Redis Cluster needs at least 3 primaries.")
+        self.size = size
+        self.host = host
+        self.nodes: list[_ClusterNode] = []
+
+    @property
+    def ports(self) -> list[int]:
+        return [node.port for node in self.nodes if node.port is not None]
+
+    @property
+    def url(self) -> str:
+        """The ``redis://`` URL of the first node."""
+        return self.nodes[0].url
+
+    @staticmethod
+    def find_cli() -> str:
+        binary = shutil.which("redis-cli")
+        if binary:
+            return binary
+        raise ServerUnavailable(
+            "The Redis Cluster tests need redis-cli to create the cluster, but it "
+            "is not on PATH. Install it, e.g. `apt-get install redis-tools` (which "
+            "`apt-get install redis-server` brings along)."
+        )
+
+    def start(self) -> RedisCluster:
+        """Start the nodes, join them into one cluster and wait until it is ok."""
+        if self.nodes:
+            return self
+        RedisServer.find_binary()  # both binaries before any process starts
+        cli = self.find_cli()
+        atexit.register(self.stop)
+        try:
+            for _ in range(self.size):
+                node = _ClusterNode(host=self.host)
+                self.nodes.append(node)
+                node.start()
+            self._create(cli)
+            self._wait_ok(timeout=30)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _create(self, cli: str) -> None:
+        argv = [
+            cli,
+            "--cluster", "create",
+            *(f"{self.host}:{port}" for port in self.ports),
+            "--cluster-replicas", "0",
+            "--cluster-yes",
+        ]  # fmt: skip
+        try:
+            done = subprocess.run(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                timeout=60,
+                check=False,
+            )
+        except subprocess.TimeoutExpired as exc:
+            output = (exc.output or b"").decode(errors="replace")
+            raise ServerUnavailable(
+                f"redis-cli --cluster create did not finish:\n{output[-4000:]}"
+            ) from None
+        if done.returncode != 0:
+            output = done.stdout.decode(errors="replace")
+            raise ServerUnavailable(
+                f"redis-cli --cluster create failed (exit {done.returncode}):\n"
+                f"{output[-4000:]}{self._logs()}"
+            )
+
+    def cluster_info(self, port: int) -> dict[str, str]:
+        """``CLUSTER INFO`` of the node on *port*, as a dict ({} if unreachable)."""
+        try:
+            with socket.create_connection((self.host, port), timeout=2) as s:
+                s.sendall(b"CLUSTER INFO\r\nQUIT\r\n")
+                reply = b""
+                while chunk := s.recv(65536):
+                    reply += chunk
+        except OSError:
+            return {}
+        return dict(re.findall(r"^(\w+):(\S*)\r?$", reply.decode(), re.MULTILINE))
+
+    def _wait_ok(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            infos = {port: self.cluster_info(port) for port in self.ports}
+            if all(
+                info.get("cluster_state") == "ok"
+                and info.get("cluster_known_nodes") == str(self.size)
+                for info in infos.values()
+            ):
+                return
+            if time.monotonic() > deadline:
+                states = ", ".join(
+                    f"{port}: state={info.get('cluster_state')} "
+                    f"known_nodes={info.get('cluster_known_nodes')}"
+                    for port, info in infos.items()
+                )
+                raise ServerUnavailable(
+                    f"The Redis Cluster did not become ok within {timeout:g} s "
+                    f"({states}).{self._logs()}"
+                )
+            time.sleep(0.05)
+
+    def _logs(self) -> str:
+        parts = []
+        for node in self.nodes:
+            if node.tmpdir is not None:
+                parts.append(f"\n--- node {node.port} ---\n")
+                parts.append(_read(node.tmpdir / "redis.log", limit=1500))
+        return "".join(parts)
+
+    def stop(self) -> None:
+        """Stop every node and remove their files. Safe to call more than once."""
+        for node in reversed(self.nodes):
+            node.stop()
+        self.nodes = []
+        atexit.unregister(self.stop)
+
+    def __enter__(self) -> RedisCluster:
         return self.start()
 
     def __exit__(self, *exc_info: object) -> None:
