@@ -193,7 +193,7 @@ class RedisSessions:
         return Loaded(payload, _from_micros(int(seen)), int(version))
 
     @staticmethod
-    def _fields(record: Any) -> list[Any]:
+    def _fields(record: Any, client: bool = True) -> list[Any]:
         fields = [
             "d",
             record.payload,
@@ -210,9 +210,10 @@ class RedisSessions:
             "u",
             "" if record.user_id is None else str(record.user_id),
         ]
+        # Client metadata is written at creation and renewal only, as in the db.
         for name, attr in (("ip", "ip"), ("ua", "user_agent")):
             value = getattr(record, attr, None)
-            if value:
+            if client and value:
                 fields += [name, value]
         return fields
 
@@ -263,7 +264,7 @@ class RedisSessions:
                 micros(now),
                 "" if version is None else version,
                 ttl_ms(record.expiry, now),
-                *self._fields(record),
+                *self._fields(record, client=new_hash is not None),
             ],
             self._index(record, new_hash or key_hash, now, drop=new_hash and key_hash),
         )
