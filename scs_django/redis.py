@@ -107,26 +107,38 @@ class Script:
         self.source = source
         self.sha = sha1(source.encode()).hexdigest()  # noqa: S324 - Redis' script id
 
+    def queue(self, pipe: Any, keys: list[str], args: list[Any]) -> None:
+        """Add a run of this script to ``pipe``."""
+        # Not pipe.evalsha(): redis-py's ClusterPipeline blocks that method,
+        # though it routes an EVALSHA by its keys like any other command.
+        pipe.execute_command("EVALSHA", self.sha, len(keys), *keys, *args)
+
     def run(self, client: Any, keys: list[str], args: list[Any], extra=None) -> Any:
         """Run the script, then ``extra(pipeline)`` commands, in one round trip."""
-        for attempt in (1, 2):
-            pipe = client.pipeline(transaction=False)
-            # Not pipe.evalsha(): redis-py's ClusterPipeline blocks that method,
-            # though it routes an EVALSHA by its keys like any other command.
-            pipe.execute_command("EVALSHA", self.sha, len(keys), *keys, *args)
+
+        def build(pipe: Any) -> None:
+            self.queue(pipe, keys, args)
             if extra is not None:
                 extra(pipe)
-            try:
-                return pipe.execute()[0]
-            except NoScriptError:
-                if attempt == 2:
-                    raise
-                client.script_load(self.source)
-            except ResponseError as exc:
-                if "NOSCRIPT" not in str(exc) or attempt == 2:
-                    raise
-                client.script_load(self.source)
-        raise AssertionError("unreachable")
+
+        return run_pipeline(client, build, (self,))[0]
+
+
+def run_pipeline(client: Any, build: Any, scripts: Iterable[Script]) -> list[Any]:
+    """Send the commands ``build(pipeline)`` queues in one round trip, loading
+    the scripts once if the server lost them (a restart, SCRIPT FLUSH)."""
+    for attempt in (1, 2):
+        pipe = client.pipeline(transaction=False)
+        build(pipe)
+        try:
+            return pipe.execute()
+        except ResponseError as exc:
+            missing = isinstance(exc, NoScriptError) or "NOSCRIPT" in str(exc)
+            if not missing or attempt == 2:
+                raise
+            for script in scripts:
+                client.script_load(script.source)
+    raise AssertionError("unreachable")
 
 
 INSERT, UPDATE, BUMP = Script(_INSERT), Script(_UPDATE), Script(_BUMP)
@@ -290,6 +302,22 @@ class RedisSessions:
             [self.session_key(key_hash)],
             [record.version, ttl_ms(record.expiry, now), *self._fields(record)],
         )
+
+    def replace(
+        self, old_hash: str, new_hash: str, record: Any, now: datetime, seconds: int
+    ) -> None:
+        """Bury ``old_hash`` and cache ``record`` under ``new_hash``, in one round
+        trip (a renewal: the new copy is unreachable until its cookie is sent)."""
+
+        def build(pipe: Any) -> None:
+            BURY.queue(pipe, [self.session_key(old_hash)], [seconds * 1000])
+            PUT.queue(
+                pipe,
+                [self.session_key(new_hash)],
+                [record.version, ttl_ms(record.expiry, now), *self._fields(record)],
+            )
+
+        run_pipeline(self.client, build, (BURY, PUT))
 
     def bury(self, key_hashes: Iterable[str], seconds: int) -> None:
         """Drop cached copies and keep them from being refilled for ``seconds``."""

@@ -5,6 +5,7 @@ import pytest
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS
 
+from tests.engines import ENGINES, use_engine
 from tests.factories import UserFactory
 from tests.routers import use_database
 from tests.servers import PostgresServer, RedisServer, port_variable
@@ -54,7 +55,9 @@ def redis_server():
         return
     with server.start() as server:
         if server.port != url.port:
+            # No cache connection exists yet, and caches[...] reads this dict.
             settings.TEST_REDIS_URL = server.url
+            settings.CACHES["redis"]["LOCATION"] = server.url
             os.environ[port_variable("redis")] = str(server.port)
         yield server
 
@@ -79,3 +82,40 @@ def user_factory():
 def count_session_queries():
     """``tests.utils.count_session_queries``, as a fixture."""
     return _count_session_queries
+
+
+@pytest.fixture(scope="session", autouse=True)
+def log_scan():
+    """Every log record of the run, checked for tokens (tests/security/logscan.py)."""
+    from tests.security.logscan import LogScan
+
+    scan = LogScan()
+    scan.install()
+    yield scan
+    scan.uninstall()
+    if problems := scan.problems():
+        pytest.fail("\n".join(["Log records leak session secrets:", *problems]))
+
+
+@pytest.fixture(autouse=True)
+def no_secrets_in_logs(log_scan):
+    """Fail a test whose log records hold a token or a full token hash."""
+    earlier = log_scan.problems()  # logged between tests
+    yield log_scan
+    if problems := earlier + log_scan.problems():
+        pytest.fail("\n".join(["Log records leak session secrets:", *problems]))
+
+
+@pytest.fixture(params=list(ENGINES))
+def engine(request, settings):
+    """Run the test once per session engine of tests/engines.py.
+
+    SESSION_ENGINE, SCS["CACHE_ALIAS"] (kept when the test replaces SCS) and
+    the pinned database follow the engine; Redis and the LocMem caches are
+    emptied before and after. Yields a ``tests.engines.Engine``: ``.id``,
+    ``.store_class``, ``.alias``, ``.stored`` (what the store holds). Tests
+    using it need ``@pytest.mark.django_db(databases="__all__")``; narrow it
+    with ``@pytest.mark.parametrize("engine", [...], indirect=True)``.
+    """
+    with use_engine(request.param, settings) as engine:
+        yield engine

@@ -92,10 +92,30 @@ DATABASES = {
 
 DATABASE_ROUTERS = ["tests.routers.PinnedRouter"]
 
-# Not used by the session engine yet; the Redis tests read it.
 TEST_REDIS_EXTERNAL = bool(os.environ.get("SCS_TEST_REDIS_URL"))
 TEST_REDIS_URL = (
     os.environ.get("SCS_TEST_REDIS_URL") or f"redis://{HOST}:{reserve_port('redis')}/0"
 )
+
+# "default" stays in this process, so Django's own cache users never reach
+# Redis; the engine fixture (tests/conftest.py) points SCS["CACHE_ALIAS"] at
+# "redis" or "locmem". conftest.redis_server moves the "redis" LOCATION along
+# with TEST_REDIS_URL when the throwaway server had to take another port.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "LOCATION": "scs-django-tests-default",
+    },
+    "redis": {
+        "BACKEND": "django_redis.cache.RedisCache",
+        "LOCATION": TEST_REDIS_URL,
+        # A stopped server fails a request fast instead of hanging the test.
+        "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 2, "SOCKET_TIMEOUT": 2},
+    },
+    "locmem": {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "LOCATION": "scs-django-tests-sessions",
+    },
+}
 
 LOGIN_REDIRECT_URL = "/read/"

@@ -1,6 +1,8 @@
-"""Idle and absolute deadlines, to the exact boundary, with USE_TZ on and off."""
+"""Idle and absolute deadlines, to the exact boundary, with USE_TZ on and off,
+on every engine."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+from datetime import timezone as dt_timezone
 
 import pytest
 import time_machine
@@ -8,8 +10,6 @@ from django.conf import settings as django_settings
 from django.utils import timezone
 
 from scs_django import tokens
-from scs_django.backends.db import SessionStore
-from scs_django.models import Session
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 
@@ -25,18 +25,28 @@ def use_tz(request, settings):
     return request.param
 
 
-def new_session(**data):
-    store = SessionStore()
-    store.update(data or {"value": "x"})
-    store.save()
-    return store.session_key
+@pytest.fixture
+def store_class(engine):
+    return engine.store_class
 
 
-def alive(token):
-    return SessionStore(token).get("value") is not None
+@pytest.fixture
+def new_session(store_class):
+    def save(**data):
+        store = store_class()
+        store.update(data or {"value": "x"})
+        store.save()
+        return store.session_key
+
+    return save
 
 
-def test_absolute_deadline_is_exact(db_alias, use_tz, settings):
+@pytest.fixture
+def alive(store_class):
+    return lambda token: store_class(token).get("value") is not None
+
+
+def test_absolute_deadline_is_exact(new_session, alive, use_tz, settings):
     settings.SCS = {"ABSOLUTE_TIMEOUT": 3600}
     with time_machine.travel(START, tick=False) as clock:
         token = new_session()
@@ -46,13 +56,15 @@ def test_absolute_deadline_is_exact(db_alias, use_tz, settings):
         assert not alive(token)
 
 
-def test_activity_never_extends_the_absolute_deadline(db_alias, use_tz, settings):
+def test_activity_never_extends_the_absolute_deadline(
+    store_class, new_session, alive, use_tz, settings
+):
     settings.SCS = {"ABSOLUTE_TIMEOUT": 3600, "IDLE_TIMEOUT": 600, "TOUCH_INTERVAL": 60}
     with time_machine.travel(START, tick=False) as clock:
         token = new_session()
         for _ in range(11):  # a request every 5 minutes, with writes and touches
             clock.shift(300)
-            store = SessionStore(token)
+            store = store_class(token)
             store["value"] = "still here"
             store.save()
         assert timezone.now() - store.created_at == timedelta(seconds=3300)
@@ -62,7 +74,7 @@ def test_activity_never_extends_the_absolute_deadline(db_alias, use_tz, settings
         assert not alive(token)
 
 
-def test_idle_deadline_is_exact(db_alias, use_tz, settings):
+def test_idle_deadline_is_exact(new_session, alive, use_tz, settings):
     settings.SCS = {"IDLE_TIMEOUT": 600, "TOUCH_INTERVAL": 60}
     with time_machine.travel(START, tick=False) as clock:
         token = new_session()
@@ -73,30 +85,32 @@ def test_idle_deadline_is_exact(db_alias, use_tz, settings):
 
 
 def test_touch_moves_the_idle_deadline_once_per_interval(
-    client, db_alias, use_tz, settings
+    client, engine, use_tz, settings
 ):
     settings.SCS = {"IDLE_TIMEOUT": 600, "TOUCH_INTERVAL": 60}
     with time_machine.travel(START, tick=False) as clock:
         client.get("/write/", {"value": "x"})
-        created = Session.objects.get().last_seen
+        key_hash = tokens.hash_token(client.cookies[COOKIE].value)
+        created = engine.stored.get(key_hash)["last_seen"]
         clock.shift(59)
         client.get("/read/")
-        assert Session.objects.get().last_seen == created  # inside the interval
+        # inside the interval
+        assert engine.stored.get(key_hash)["last_seen"] == created
         clock.shift(1)
         client.get("/read/")
-        touched = Session.objects.get()
-        assert touched.last_seen == created + timedelta(seconds=60)
-        assert touched.expiry == touched.last_seen + timedelta(seconds=600)
+        touched = engine.stored.get(key_hash)
+        assert touched["last_seen"] == created + timedelta(seconds=60)
+        assert touched["expiry"] == touched["last_seen"] + timedelta(seconds=600)
         clock.shift(timedelta(seconds=600) - TICK)
         assert client.get("/read/").json()["value"] == "x"
         clock.shift(timedelta(seconds=600) + TICK)
         assert client.get("/read/").json()["value"] is None
 
 
-def test_per_session_idle_timeout_from_set_expiry(db_alias, use_tz, settings):
+def test_per_session_idle_timeout_from_set_expiry(store_class, alive, use_tz, settings):
     settings.SCS = {"TOUCH_INTERVAL": 10}
     with time_machine.travel(START, tick=False) as clock:
-        store = SessionStore()
+        store = store_class()
         store["value"] = "x"
         store.set_expiry(120)
         store.save()
@@ -107,10 +121,12 @@ def test_per_session_idle_timeout_from_set_expiry(db_alias, use_tz, settings):
         assert not alive(store.session_key)
 
 
-def test_fixed_deadline_never_goes_past_the_absolute_one(db_alias, use_tz, settings):
+def test_fixed_deadline_never_goes_past_the_absolute_one(
+    store_class, alive, use_tz, settings
+):
     settings.SCS = {"ABSOLUTE_TIMEOUT": 3600}
     with time_machine.travel(START, tick=False) as clock:
-        store = SessionStore()
+        store = store_class()
         store["value"] = "x"
         store.set_expiry(timezone.now() + timedelta(days=30))
         store.save()
@@ -120,10 +136,10 @@ def test_fixed_deadline_never_goes_past_the_absolute_one(db_alias, use_tz, setti
 
 
 def test_fixed_deadline_before_the_absolute_one_ends_the_session(
-    db_alias, use_tz, settings
+    store_class, alive, use_tz, settings
 ):
     with time_machine.travel(START, tick=False) as clock:
-        store = SessionStore()
+        store = store_class()
         store["value"] = "x"
         store.set_expiry(timedelta(minutes=5))
         store.save()
@@ -133,17 +149,37 @@ def test_fixed_deadline_before_the_absolute_one_ends_the_session(
         assert not alive(store.session_key)
 
 
-def test_editing_the_database_columns_cannot_extend_a_session(db_alias, settings):
+@pytest.mark.parametrize(
+    "engine",
+    ["db-postgresql", "db-sqlite", "cache-redis", "cached_db-redis"],
+    indirect=True,
+)
+def test_editing_the_stored_deadlines_cannot_extend_a_session(
+    engine, new_session, alive, settings
+):
+    # The absolute deadline also lives in the encoded payload. (LocMem keeps
+    # its entries in this process only: nobody else can edit them.)
     settings.SCS = {"ABSOLUTE_TIMEOUT": 3600}
     with time_machine.travel(START, tick=False) as clock:
         token = new_session()
         far = timezone.now() + timedelta(days=365)
-        Session.objects.update(expiry=far, absolute_expiry=far)
+        if engine.kind != "cache":
+            engine.store_class.get_model_class().objects.update(
+                expiry=far, absolute_expiry=far
+            )
+        if engine.on_redis:
+            view = engine.stored if engine.kind == "cache" else engine.cached()
+            key = view.key(tokens.hash_token(token))
+            micros = (far - datetime(1970, 1, 1, tzinfo=dt_timezone.utc)) // TICK
+            engine.redis().hset(key, mapping={"e": micros, "a": micros})
+            engine.redis().persist(key)
         clock.shift(3600)
         assert not alive(token)
 
 
-def test_lowering_absolute_timeout_shortens_existing_sessions(db_alias, settings):
+def test_lowering_absolute_timeout_shortens_existing_sessions(
+    new_session, alive, settings
+):
     settings.SCS = {"ABSOLUTE_TIMEOUT": 7200}
     with time_machine.travel(START, tick=False) as clock:
         token = new_session()
@@ -153,7 +189,7 @@ def test_lowering_absolute_timeout_shortens_existing_sessions(db_alias, settings
         assert not alive(token)
 
 
-def test_expired_session_is_replaced_not_revived(client, db_alias, settings):
+def test_expired_session_is_replaced_not_revived(client, engine, settings):
     settings.SCS = {"ABSOLUTE_TIMEOUT": 60}
     with time_machine.travel(START, tick=False) as clock:
         client.get("/write/", {"value": "old"})
@@ -161,9 +197,12 @@ def test_expired_session_is_replaced_not_revived(client, db_alias, settings):
         clock.shift(60)
         assert client.get("/read/").json()["value"] is None
         response = client.get("/write/", {"value": "new"})
-    new = response.cookies[COOKIE].value
-    assert new != old
-    row = Session.objects.get(key_hash=tokens.hash_token(old))
-    assert row.expiry <= row.last_seen + timedelta(
-        seconds=60
-    )  # untouched, left for cleanup
+        new = response.cookies[COOKIE].value
+        assert new != old
+        assert engine.stored.get(tokens.hash_token(new)) is not None
+        old_entry = engine.stored.get(tokens.hash_token(old))
+    if engine.kind == "cache":
+        assert old_entry is None  # forgotten at the end of its TTL
+    else:
+        # untouched, left for cleanup
+        assert old_entry["expiry"] <= old_entry["last_seen"] + timedelta(seconds=60)

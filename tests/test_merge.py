@@ -1,12 +1,11 @@
 """Two requests writing one session: different keys both survive, same key
-last writer wins, and the stored blob is always whole."""
+last writer wins, and the stored blob is always whole, on every engine."""
 
 import pytest
 from django.conf import settings as django_settings
 from django.test import Client
 
-from scs_django.backends.db import SessionStore
-from scs_django.models import Session
+from scs_django import tokens
 from tests import views
 
 pytestmark = pytest.mark.django_db(databases="__all__")
@@ -24,25 +23,35 @@ def in_flight():
 
 
 @pytest.fixture
-def token(db_alias):
-    store = SessionStore()
+def store_class(engine):
+    return engine.store_class
+
+
+@pytest.fixture
+def token(store_class):
+    store = store_class()
     store.update({"shared": "original", "kept": "yes", "gone": "soon"})
     store.save()
     return store.session_key
 
 
-def two_readers(token):
-    first, second = SessionStore(token), SessionStore(token)
-    first.load()
-    second._session  # noqa: B018 - both read before either writes
-    return first, second
+@pytest.fixture
+def two_readers(store_class):
+    def read_twice(token):
+        first, second = store_class(token), store_class(token)
+        first.load()
+        second._session  # noqa: B018 - both read before either writes
+        return first, second
+
+    return read_twice
 
 
-def stored(token):
-    return dict(SessionStore(token).items())
+@pytest.fixture
+def stored(store_class):
+    return lambda token: dict(store_class(token).items())
 
 
-def test_changes_to_different_keys_both_survive(token):
+def test_changes_to_different_keys_both_survive(token, two_readers, stored):
     first, second = two_readers(token)
     first["a"] = 1
     first.save()
@@ -52,7 +61,7 @@ def test_changes_to_different_keys_both_survive(token):
     assert stored(token) == {"shared": "original", "kept": "yes", "a": 1, "b": 2}
 
 
-def test_same_key_last_writer_wins(token):
+def test_same_key_last_writer_wins(token, two_readers, stored):
     first, second = two_readers(token)
     first["shared"] = "first"
     first.save()
@@ -61,7 +70,9 @@ def test_same_key_last_writer_wins(token):
     assert stored(token)["shared"] == "second"
 
 
-def test_a_key_removed_by_one_and_untouched_by_the_other_stays_removed(token):
+def test_a_key_removed_by_one_and_untouched_by_the_other_stays_removed(
+    token, two_readers, stored
+):
     first, second = two_readers(token)
     del first["gone"]
     first.save()
@@ -71,7 +82,7 @@ def test_a_key_removed_by_one_and_untouched_by_the_other_stays_removed(token):
     assert stored(token)["b"] == 2
 
 
-def test_in_place_mutation_is_merged_too(token):
+def test_in_place_mutation_is_merged_too(token, two_readers, stored):
     first, second = two_readers(token)
     first["a"] = 1
     first.save()
@@ -85,15 +96,16 @@ def test_in_place_mutation_is_merged_too(token):
     }
 
 
-def test_every_write_bumps_the_version(token):
-    before = Session.objects.get().version
-    store = SessionStore(token)
+def test_every_write_bumps_the_version(engine, store_class, token):
+    key_hash = tokens.hash_token(token)
+    before = engine.stored.get(key_hash)["version"]
+    store = store_class(token)
     store["x"] = 1
     store.save()
-    assert Session.objects.get().version == before + 1
+    assert engine.stored.get(key_hash)["version"] == before + 1
 
 
-def test_async_merge(token):
+def test_async_merge(token, two_readers, stored):
     from asgiref.sync import async_to_sync
 
     first, second = two_readers(token)
@@ -108,18 +120,18 @@ def test_async_merge(token):
     assert stored(token)["a"] == 1 and stored(token)["b"] == 2
 
 
-def test_renew_merges_with_a_concurrent_write(token):
+def test_renew_merges_with_a_concurrent_write(store_class, token, two_readers, stored):
     first, second = two_readers(token)
     first["a"] = 1
     first.save()
     second["b"] = 2
     second.renew_token()
-    assert not SessionStore(token).exists(token)
+    assert not store_class(token).exists(token)
     assert stored(second.session_key)["a"] == 1
     assert stored(second.session_key)["b"] == 2
 
 
-def test_concurrent_requests_keep_both_changes(client, db_alias, in_flight):
+def test_concurrent_requests_keep_both_changes(client, stored, in_flight):
     client.get("/write/", {"value": "first"})
     other = Client()
     other.cookies[COOKIE] = client.cookies[COOKIE].value

@@ -172,6 +172,12 @@ class CacheSessions:
             self.key(key_hash), self._pack(record), self._timeout(record.expiry, now)
         )
 
+    def replace(
+        self, old_hash: str, new_hash: str, record: Record, now: datetime, seconds: int
+    ) -> None:
+        self.bury([old_hash], seconds)
+        self.put(new_hash, record, now)
+
     def bury(self, key_hashes: Any, seconds: int) -> None:
         for key_hash in key_hashes:
             self.cache.set(self.key(key_hash), TOMBSTONE, seconds)

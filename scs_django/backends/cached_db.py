@@ -91,11 +91,23 @@ class SessionStore(DBStore):
         version: int | None,
         new_hash: str | None = None,
     ) -> bool:
-        if new_hash is not None:
-            self._bury([key_hash])  # before the rename: see _remove
+        if new_hash is None:
+            if not super()._update(key_hash, record, now, version):
+                return False
+            self._cached("put", key_hash, record, now)
+            return True
+        # A renewal: the old copy is buried before the rename (see _remove), in
+        # the same round trip as the new copy is cached.
+        try:
+            self._cache_ops.replace(key_hash, new_hash, record, now, TOMBSTONE_SECONDS)
+        except (*_REDIS_ERRORS, OSError) as exc:
+            raise SessionStoreUnavailable(
+                "The session cache is unavailable, so the session cannot be renewed "
+                "safely now; nothing was changed."
+            ) from exc
         if not super()._update(key_hash, record, now, version, new_hash):
+            self._cached("bury", [new_hash], TOMBSTONE_SECONDS)
             return False
-        self._cached("put", new_hash or key_hash, record, now)
         return True
 
     def _bump(self, key_hash: str, now: datetime, expiry: datetime) -> bool:

@@ -1,0 +1,773 @@
+"""What only Redis shows: round trips per request, the cached_db engine with
+its cache gone, no resurrection on a real server, no unpickling (and, for
+contrast, the generic cache path that cannot refuse a pickle), the per-user
+index.
+
+Round trips are counted twice: on the client (a hook on redis-py: one plain
+command or one pipeline is one round trip) and on the server (the slow log,
+set to log every command, lists what clients sent; ``INFO commandstats``,
+reset with ``CONFIG RESETSTAT``, also counts the commands the Lua scripts run).
+"""
+
+from __future__ import annotations
+
+import pickle
+import time
+from collections import Counter
+from contextlib import contextmanager
+
+import pytest
+import redis
+import time_machine
+from asgiref.sync import async_to_sync
+from django.conf import settings as django_settings
+from django.core.cache import caches
+from django.test import AsyncClient, Client
+from redis.crc import key_slot
+
+from scs_django import redis as scs_redis
+from scs_django import tokens
+from scs_django.backends.cache import redis_sessions
+from scs_django.exceptions import SessionStoreUnavailable
+from tests import views
+from tests.engines import REDIS_ENGINES, RedisHashes, now_micros
+from tests.factories import PASSWORD
+from tests.servers import RedisServer, free_port
+
+pytestmark = pytest.mark.django_db(databases="__all__")
+
+COOKIE = django_settings.SESSION_COOKIE_NAME
+
+on_redis_engines = pytest.mark.parametrize("engine", REDIS_ENGINES, indirect=True)
+on_cache_redis = pytest.mark.parametrize("engine", ["cache-redis"], indirect=True)
+on_cached_db = pytest.mark.parametrize("engine", ["cached_db-redis"], indirect=True)
+
+
+# -- counting what reaches Redis -------------------------------------------------------
+
+
+class ServerCommands:
+    """What the Redis server saw during a block, from a connection of its own."""
+
+    # The monitor's own commands, left out of the counts.
+    OWN = ("config", "slowlog", "info", "client")
+
+    def __init__(self, url: str) -> None:
+        self.monitor = redis.Redis.from_url(url)
+        self.address = self.monitor.client_info()["addr"]
+        self.commands: list[str] = []
+        self.stats: dict[str, int] = {}
+
+    @contextmanager
+    def count(self):
+        log_all = {"slowlog-log-slower-than": 0, "slowlog-max-len": 1024}
+        previous = {name: self.monitor.config_get(name)[name] for name in log_all}
+        for name, value in log_all.items():
+            self.monitor.config_set(name, value)
+        self.monitor.config_resetstat()
+        self.monitor.slowlog_reset()
+        try:
+            yield self
+        finally:
+            stats = self.monitor.info("commandstats")
+            log = self.monitor.slowlog_get(1024)
+            for name, value in previous.items():
+                self.monitor.config_set(name, value)
+        self.stats = {
+            name.removeprefix("cmdstat_"): value["calls"]
+            for name, value in stats.items()
+            if not name.removeprefix("cmdstat_").startswith(self.OWN)
+        }
+        # Commands run by a script are logged with the Lua client's address.
+        self.commands = [
+            entry["command"].split()[0].decode().upper()
+            for entry in reversed(log)
+            if entry["client_address"] not in (self.address.encode(), b"?:0")
+        ]
+
+    def close(self) -> None:
+        self.monitor.close()
+
+
+@pytest.fixture
+def server(engine, settings):
+    monitor = ServerCommands(settings.TEST_REDIS_URL)
+    yield monitor
+    monitor.close()
+
+
+@pytest.fixture
+def warm_scripts(engine):
+    """Load the Lua scripts, so the first write of a test pays no SCRIPT LOAD."""
+    for script in vars(scs_redis).values():
+        if isinstance(script, scs_redis.Script):
+            engine.redis().script_load(script.source)
+
+
+@contextmanager
+def measured(engine, server):
+    """Count the block's round trips (client side), SQL and server commands."""
+    with server.count(), engine.traffic() as traffic:
+        yield traffic
+
+
+def start_session(client, value="cart"):
+    client.get("/write/", {"value": value})
+    return client.cookies[COOKIE].value
+
+
+def second_client(token):
+    other = Client()
+    other.cookies[COOKIE] = token
+    return other
+
+
+def login(client, user):
+    return client.post(
+        "/accounts/login/", {"username": user.username, "password": PASSWORD}
+    )
+
+
+@pytest.fixture
+def in_flight():
+    def install(action):
+        views.IN_FLIGHT = action
+
+    yield install
+    views.IN_FLIGHT = None
+
+
+def session_queries(traffic):
+    # Savepoints and user queries left out: what the session engine sent.
+    return [q for q in traffic.queries if "scs_django_session" in q["sql"]]
+
+
+# -- round trips per request (DESIGN §10) ------------------------------------------------
+
+
+IDLE = {"IDLE_TIMEOUT": 600, "TOUCH_INTERVAL": 60}
+
+
+def request_case(client, user, settings, clock, case):
+    """Prepare ``case`` and return the request to measure."""
+    if case == "create":
+        return lambda: client.get("/write/")
+    if case.startswith("idle"):
+        settings.SCS = IDLE
+    start_session(client)
+    if case == "untouched":
+        return lambda: client.get("/untouched/")
+    if case in ("read", "idle-read-inside-touch-interval"):
+        clock.shift(59)
+        return lambda: client.get("/read/")
+    if case == "idle-read-past-touch-interval":
+        clock.shift(60)
+        return lambda: client.get("/read/")
+    if case == "write":
+        return lambda: client.get("/write/", {"value": "changed"})
+    assert case == "login"
+    return lambda: login(client, user)
+
+
+# case: (round trips, commands the client sent, as the server logged them)
+CACHE_REDIS_REQUESTS = {
+    "untouched": (0, []),
+    "read": (1, ["HMGET"]),
+    "write": (2, ["HMGET", "EVALSHA"]),
+    "create": (1, ["EVALSHA"]),
+    # Read, then one pipeline: the renaming script and the user's index.
+    "login": (
+        2,
+        ["HMGET", "EVALSHA", "ZREM", "ZADD", "ZREMRANGEBYSCORE", "PEXPIRE", "PEXPIRE"],
+    ),
+    "idle-read-inside-touch-interval": (1, ["HMGET"]),
+    "idle-read-past-touch-interval": (2, ["HMGET", "EVALSHA"]),
+}
+
+
+@on_cache_redis
+@pytest.mark.parametrize("case", list(CACHE_REDIS_REQUESTS))
+def test_redis_round_trips_per_request(
+    engine, server, warm_scripts, client, user_factory, settings, case
+):
+    round_trips, commands = CACHE_REDIS_REQUESTS[case]
+    user = user_factory()
+    with time_machine.travel("2026-03-01 12:00:00+00:00", tick=False) as clock:
+        request = request_case(client, user, settings, clock, case)
+        with measured(engine, server) as traffic:
+            response = request()
+    assert response.status_code in (200, 302)
+    assert traffic.redis_round_trips == round_trips, server.commands
+    assert server.commands == commands
+    # The server's counters agree (they also count what the scripts ran).
+    assert server.stats.get("evalsha", 0) == commands.count("EVALSHA")
+    if "EVALSHA" not in commands:
+        assert server.stats == Counter(c.lower() for c in commands)
+    assert session_queries(traffic) == []
+
+
+@on_cache_redis
+def test_login_renames_the_session_in_one_script(
+    engine, server, warm_scripts, client, user_factory
+):
+    user = user_factory()
+    anonymous = start_session(client)
+    with measured(engine, server) as traffic:
+        assert login(client, user).status_code == 302
+    assert traffic.redis_round_trips <= 2
+    assert server.stats["rename"] == 1
+    assert engine.redis().exists(engine.stored.key(tokens.hash_token(anonymous))) == 0
+    assert client.get("/read/").json()["user"] == str(user.pk)
+
+
+@on_cache_redis
+def test_first_write_after_a_script_flush_loads_the_script_once(engine, client):
+    engine.redis().script_flush()
+    with engine.traffic() as traffic:
+        first = client.get("/write/")
+    # EVALSHA answered NOSCRIPT, SCRIPT LOAD, EVALSHA again.
+    assert traffic.redis_round_trips == 3
+    assert first.cookies[COOKIE].value
+    with engine.traffic() as traffic:
+        Client().get("/write/")
+    assert traffic.redis_round_trips == 1
+    assert client.get("/read/").json()["value"] == "written"
+
+
+@on_cached_db
+def test_cached_db_warm_read_is_one_redis_command_and_no_sql(
+    engine, server, warm_scripts, client
+):
+    start_session(client)
+    with measured(engine, server) as traffic:
+        response = client.get("/read/")
+    assert response.json()["value"] == "cart"
+    assert traffic.queries == []
+    assert traffic.redis_round_trips == 1
+    assert server.commands == ["HMGET"]
+    assert server.stats == {"hmget": 1}
+
+
+# case: (session statements, round trips, commands the client sent)
+CACHED_DB_REQUESTS = {
+    "untouched": (0, 0, []),
+    "read": (0, 1, ["HMGET"]),
+    "write": (1, 2, ["HMGET", "EVALSHA"]),  # UPDATE; cache read, then refill
+    "create": (1, 1, ["EVALSHA"]),  # INSERT, then fill
+    # At most: the same targets as the db engine and the cache engine.
+    "login": (3, 2, None),
+    "idle-read-inside-touch-interval": (0, 1, ["HMGET"]),
+    "idle-read-past-touch-interval": (1, 2, ["HMGET", "EVALSHA"]),
+}
+
+
+@on_cached_db
+@pytest.mark.parametrize("case", list(CACHED_DB_REQUESTS))
+def test_cached_db_statements_and_round_trips_per_request(
+    engine, server, warm_scripts, client, user_factory, settings, case
+):
+    statements, round_trips, commands = CACHED_DB_REQUESTS[case]
+    user = user_factory()
+    with time_machine.travel("2026-03-01 12:00:00+00:00", tick=False) as clock:
+        request = request_case(client, user, settings, clock, case)
+        with measured(engine, server) as traffic:
+            response = request()
+        # Counted now: the next request clears Django's query log.
+        sent = session_queries(traffic)
+        if case == "login":
+            logged_in_as = client.get("/read/").json()["user"]
+    assert response.status_code in (200, 302)
+    if case == "login":
+        assert len(sent) <= statements, sent
+        assert traffic.redis_round_trips <= round_trips, server.commands
+        assert logged_in_as == str(user.pk)
+        return
+    assert len(session_queries(traffic)) == statements, session_queries(traffic)
+    assert traffic.redis_round_trips == round_trips, server.commands
+    assert server.commands == commands
+
+
+@on_cached_db
+def test_cached_db_cold_read_fills_the_cache_once(engine, server, warm_scripts, client):
+    token = start_session(client)
+    engine.redis().flushdb()
+    with measured(engine, server) as traffic:
+        assert client.get("/read/").json()["value"] == "cart"
+    assert len(session_queries(traffic)) == 1
+    assert server.commands == ["HMGET", "EVALSHA"]
+    key_hash = tokens.hash_token(token)
+    assert engine.cached().get(key_hash)["data"] == engine.stored.get(key_hash)["data"]
+    with measured(engine, server) as traffic:
+        client.get("/read/")
+    assert traffic.queries == []
+    assert server.commands == ["HMGET"]
+
+
+# -- the TTL is the time left -----------------------------------------------------------
+
+
+@on_cache_redis
+@pytest.mark.parametrize(
+    "scs, seconds",
+    [
+        ({"ABSOLUTE_TIMEOUT": 3600}, 3600),
+        ({"ABSOLUTE_TIMEOUT": 3600, "IDLE_TIMEOUT": 600}, 600),
+        ({"ABSOLUTE_TIMEOUT": 300, "IDLE_TIMEOUT": 600}, 300),
+    ],
+)
+def test_key_ttl_is_the_time_left_until_the_first_deadline(
+    engine, client, settings, scs, seconds
+):
+    settings.SCS = scs
+    token = start_session(client)
+    stored = engine.stored.get(tokens.hash_token(token))
+    assert seconds * 1000 - 2000 < stored["pttl"] <= seconds * 1000
+    left = (int(stored["e"]) - now_micros()) / 1000
+    assert abs(stored["pttl"] - left) < 2000
+
+
+@on_cache_redis
+def test_user_index_lives_as_long_as_its_longest_session(
+    engine, client, user_factory, settings
+):
+    settings.SCS = {"ABSOLUTE_TIMEOUT": 3600, "IDLE_TIMEOUT": 600}
+    user = user_factory()
+    login(client, user)
+    index = redis_sessions().user_key(user.pk)
+    assert 3600_000 - 2000 < engine.redis().pttl(index) <= 3600_000
+    settings.SCS = {"ABSOLUTE_TIMEOUT": 7200, "IDLE_TIMEOUT": 600}
+    login(Client(), user)
+    assert 7200_000 - 2000 < engine.redis().pttl(index) <= 7200_000
+    settings.SCS = {"ABSOLUTE_TIMEOUT": 60, "IDLE_TIMEOUT": 600}
+    login(Client(), user)  # a shorter session never shortens the index
+    assert engine.redis().pttl(index) > 3600_000
+
+
+# -- Redis down or unreachable -------------------------------------------------------------
+
+
+def redis_cache(url, **options):
+    return {
+        "BACKEND": "django_redis.cache.RedisCache",
+        "LOCATION": url,
+        "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.5, "SOCKET_TIMEOUT": 0.5, **options},
+    }
+
+
+@pytest.fixture
+def doomed(settings):
+    """A Redis of this test's own, as the cache "doomed": stopping it leaves
+    the shared one running."""
+    with RedisServer() as server:
+        settings.CACHES = {**settings.CACHES, "doomed": redis_cache(server.url)}
+        settings.SCS = {"CACHE_ALIAS": "doomed"}
+        yield server
+
+
+def restart(server, settings):
+    server.start(port=server.port)  # empty: the test servers keep nothing on disk
+    settings.CACHES = {**settings.CACHES, "doomed": redis_cache(server.url)}
+
+
+@on_cached_db
+def test_cached_db_serves_every_session_from_the_database_while_redis_is_down(
+    engine, doomed, settings
+):
+    cached = RedisHashes(
+        redis.Redis.from_url(doomed.url), caches["doomed"].make_key("scs:cdb:")
+    )
+    reader, writer, leaver = Client(), Client(), Client()
+    tokens_ = {c: start_session(c, "before") for c in (reader, writer, leaver)}
+    assert reader.get("/read/").json()["value"] == "before"
+    assert cached.hashes() == {tokens.hash_token(t) for t in tokens_.values()}
+
+    doomed.stop()
+    assert reader.get("/read/").json()["value"] == "before"
+    response = writer.get("/write/", {"value": "while down"})
+    assert response.status_code == 200
+    assert response.cookies[COOKIE].value == tokens_[writer]
+    assert writer.get("/read/").json()["value"] == "while down"
+    newcomer = Client()
+    assert newcomer.get("/write/", {"value": "new"}).status_code == 200
+    # Ending a session needs its tombstone in the cache (a copy the cache kept
+    # would answer for it later), so it waits for the cache: 503, and nothing
+    # changed, the cookie included.
+    for end in ("/logout-session/", "/renew/"):
+        response = leaver.get(end)
+        assert response.status_code == 503, end
+        assert COOKIE not in response.cookies
+    with pytest.raises(SessionStoreUnavailable):
+        engine.store_class.revoke_keys([tokens.hash_token(tokens_[leaver])])
+    assert leaver.get("/read/").json()["value"] == "before"
+
+    restart(doomed, settings)
+    cached.client = redis.Redis.from_url(doomed.url)
+    assert cached.hashes() == set()  # it came back empty
+    assert reader.get("/read/").json()["value"] == "before"
+    assert writer.get("/read/").json()["value"] == "while down"
+    assert newcomer.get("/read/").json()["value"] == "new"
+    assert leaver.get("/read/").json()["value"] == "before"
+    assert leaver.get("/logout-session/").cookies[COOKIE].value == ""
+    assert second_client(tokens_[leaver]).get("/read/").json()["value"] is None
+    assert cached.hashes() == {
+        tokens.hash_token(t)
+        for t in (tokens_[reader], tokens_[writer], newcomer.cookies[COOKIE].value)
+    }
+
+
+@on_cache_redis
+def test_cache_engine_answers_503_while_redis_is_down_and_keeps_the_cookie(
+    engine, doomed, settings
+):
+    client = Client()
+    token = start_session(client)
+    doomed.stop()
+    for path in ("/read/", "/write/", "/renew/", "/logout-session/"):
+        response = client.get(path)
+        assert response.status_code == 503, path
+        assert COOKIE not in response.cookies
+    assert client.cookies[COOKIE].value == token
+    restart(doomed, settings)
+    # Redis was the only copy: it came back empty, so the token is unknown.
+    assert client.get("/read/").json()["value"] is None
+    response = client.get("/write/")
+    assert response.cookies[COOKIE].value != token
+
+
+@pytest.fixture
+def blip(settings):
+    """Within the block the cache "redis" is unreachable (a network blip), and
+    keeps what it holds."""
+
+    @contextmanager
+    def unreachable():
+        reachable = settings.CACHES["redis"]
+        nowhere = redis_cache(f"redis://127.0.0.1:{free_port()}/0")
+        settings.CACHES = {**settings.CACHES, "redis": nowhere}
+        try:
+            yield
+        finally:
+            settings.CACHES = {**settings.CACHES, "redis": reachable}
+
+    return unreachable
+
+
+@on_cached_db
+@pytest.mark.parametrize("ending", ["logout", "revoke", "renew"])
+def test_session_cannot_be_half_ended_while_the_cache_is_unreachable(
+    engine, client, blip, ending
+):
+    token = start_session(client)
+    key_hash = tokens.hash_token(token)
+    assert client.get("/read/").json()["value"] == "cart"
+    assert engine.cached().get(key_hash) is not None
+    with blip():
+        if ending == "revoke":
+            with pytest.raises(SessionStoreUnavailable):
+                engine.store_class.revoke_keys([key_hash])
+        else:
+            path = "/logout-session/" if ending == "logout" else "/renew/"
+            response = client.get(path)
+            assert response.status_code == 503
+            assert COOKIE not in response.cookies
+        # Refused as a whole: the database still holds the session, so the
+        # copy the cache kept is not stale.
+        assert engine.stored.get(key_hash) is not None
+    assert client.get("/read/").json()["value"] == "cart"
+    assert client.get("/logout-session/").cookies[COOKIE].value == ""
+    assert second_client(token).get("/read/").json()["value"] is None
+
+
+# -- no resurrection on a real Redis ----------------------------------------------------
+
+
+def end_elsewhere(engine, token, ending, ended):
+    """End the session of ``token`` the way ``ending`` says, from outside."""
+    key_hash = tokens.hash_token(token)
+    if ending == "logout":
+        assert second_client(token).get("/logout-session/").status_code == 200
+    elif ending == "revoke":
+        assert engine.store_class.revoke_keys([key_hash]) == 1
+    elif ending == "renew":
+        ended["renewed"] = second_client(token).get("/renew/").cookies[COOKIE].value
+    elif ending == "ttl":
+        engine.redis().pexpire(engine.stored.key(key_hash), 1)
+        time.sleep(0.01)
+    else:
+        assert ending == "evicted"
+        engine.redis().delete(engine.stored.key(key_hash))
+    assert engine.stored.get(key_hash) is None
+
+
+ENDINGS = [
+    *[(name, ending) for name in REDIS_ENGINES for ending in ("logout", "revoke")],
+    *[(name, "renew") for name in REDIS_ENGINES],
+    # For cached_db the cache's TTL is no deadline: see the test after this one.
+    ("cache-redis", "ttl"),
+    ("cache-redis", "evicted"),
+]
+
+
+@pytest.mark.parametrize("engine, ending", ENDINGS, indirect=["engine"])
+@pytest.mark.parametrize("slow", ["write", "read-and-touch"])
+def test_session_ended_during_a_slow_request_is_not_recreated(
+    engine, client, in_flight, settings, ending, slow
+):
+    if slow == "read-and-touch":
+        settings.SCS = IDLE
+    with time_machine.travel("2026-03-01 12:00:00+00:00", tick=False) as clock:
+        token = start_session(client)
+        key_hash = tokens.hash_token(token)
+        if slow == "read-and-touch":
+            clock.shift(120)  # the next read is due to touch
+        ended = {}
+        in_flight(lambda: end_elsewhere(engine, token, ending, ended))
+        response = client.get(f"/slow/{slow.split('-')[0]}/")
+        assert response.status_code == 400  # SessionInterrupted
+        assert COOKIE not in response.cookies
+        if engine.kind == "cache":
+            assert engine.redis().exists(engine.stored.key(key_hash)) == 0
+        else:
+            assert engine.stored.get(key_hash) is None
+            assert engine.cached().get(key_hash) is None  # a tombstone at most
+        assert second_client(token).get("/read/").json()["value"] is None
+        if ending == "renew":
+            renewed = second_client(ended["renewed"])
+            assert renewed.get("/read/").json()["value"] == "cart"
+            assert engine.stored.hashes() == {tokens.hash_token(ended["renewed"])}
+        else:
+            assert engine.stored.hashes() == set()
+
+
+@on_cached_db
+@pytest.mark.parametrize("loss", ["ttl", "evicted"])
+def test_cached_db_copy_lost_during_a_slow_write_loses_no_write(
+    engine, client, in_flight, loss
+):
+    token = start_session(client)
+    key = engine.cached().key(tokens.hash_token(token))
+
+    def lose_the_copy():
+        if loss == "ttl":
+            engine.redis().pexpire(key, 1)
+            time.sleep(0.01)
+        else:
+            engine.redis().delete(key)
+
+    in_flight(lose_the_copy)
+    response = client.get("/slow/write/")
+    assert response.status_code == 200
+    assert second_client(token).get("/read/").json()["value"] == (
+        "written by the slow request"
+    )
+
+
+# -- stored bytes are never unpickled -------------------------------------------------------
+
+UNPICKLED = []
+
+
+def record_unpickling():
+    UNPICKLED.append(True)
+    return {"_auth_user_id": "1"}
+
+
+class Canary:
+    """Unpickling this calls record_unpickling()."""
+
+    def __reduce__(self):
+        return (record_unpickling, ())
+
+
+@pytest.fixture
+def canary():
+    UNPICKLED.clear()
+    yield pickle.dumps(Canary())
+    UNPICKLED.clear()
+
+
+def plant(engine, token, canary, where):
+    key_hash = tokens.hash_token(token)
+    prefix = "scs:" if engine.kind == "cache" else "scs:cdb:"
+    view = engine.stored if engine.kind == "cache" else engine.cached()
+    client = engine.redis()
+    if where == "string-under-session-key":
+        client.set(view.key(key_hash), canary, px=60_000)
+    elif where == "d-field-of-a-session-hash":
+        now = now_micros()
+        later = now + 3600 * 1_000_000
+        fields = {"d": canary, "s": now, "e": later, "c": now, "a": later, "v": 1}
+        client.hset(view.key(key_hash), mapping={**fields, "u": "1"})
+        client.pexpire(view.key(key_hash), 60_000)
+    else:
+        assert where == "django-cache-api-key"
+        # Where Django's cache API would keep a session (scs_django's generic
+        # path key, and the contrib cache engine's), pickled by django-redis.
+        caches["redis"].set(f"{prefix}s:{key_hash}", Canary(), 60)
+        caches["redis"].set(f"django.contrib.sessions.cache{token}", Canary(), 60)
+
+
+@on_redis_engines
+@pytest.mark.parametrize(
+    "where",
+    ["string-under-session-key", "d-field-of-a-session-hash", "django-cache-api-key"],
+)
+def test_a_pickled_payload_is_never_unpickled(engine, client, canary, where):
+    token = tokens.new_token()
+    plant(engine, token, canary, where)
+    store = engine.store_class(token)
+    assert store.load() == {}
+    assert store.session_key is None
+    client.cookies[COOKIE] = token
+    response = client.get("/read/")
+    assert response.status_code == 200
+    assert response.json() == {"value": None, "user": None}
+    response = client.get("/write/")
+    assert response.status_code == 200
+    assert response.cookies[COOKIE].value != token
+    assert UNPICKLED == []
+    # The canary works: Django's cache API does unpickle it.
+    caches["redis"].set("canary", Canary(), 60)
+    caches["redis"].get("canary")
+    assert UNPICKLED == [True]
+
+
+@pytest.mark.parametrize("engine", ["cache-locmem"], indirect=True)
+def test_the_generic_cache_path_unpickles_what_its_cache_holds(engine, canary):
+    # For contrast, a documented weaker guarantee: Django's cache API
+    # unpickles every value it returns, so the engine on any cache other than
+    # django-redis cannot refuse a pickle. Whoever can write to such a cache
+    # (memcached, a shared cache directory, the cache table) can run code in
+    # the application; only the native Redis path reads raw bytes.
+    token = tokens.new_token()
+    caches["locmem"].set(f"scs:s:{tokens.hash_token(token)}", Canary(), 60)
+    assert engine.store_class(token).load() == {}
+    assert UNPICKLED == [True]
+
+
+# -- the per-user index --------------------------------------------------------------------
+
+
+def index_members(engine, user):
+    key = redis_sessions().user_key(user.pk)
+    return {m.decode() for m in engine.redis().zrange(key, 0, -1)}
+
+
+@on_cache_redis
+def test_user_sessions_lists_live_sessions_and_prunes_dead_ones(engine, user_factory):
+    user, other = user_factory(), user_factory()
+    devices = [Client() for _ in range(4)]
+    for device in devices:
+        login(device, user)
+    login(Client(), other)
+    hashes = [tokens.hash_token(d.cookies[COOKIE].value) for d in devices]
+    laptop, phone, tablet, watch = hashes
+    assert {i.key_hash for i in engine.store_class.user_sessions(user.pk)} == set(
+        hashes
+    )
+
+    devices[0].get("/logout-session/")  # deleted
+    engine.redis().pexpire(engine.stored.key(phone), 1)  # expired by Redis
+    engine.store_class.revoke_keys([tablet])  # revoked
+    time.sleep(0.01)
+    assert index_members(engine, user) == set(hashes)  # pruned lazily...
+    listed = engine.store_class.user_sessions(user.pk)
+    assert [i.key_hash for i in listed] == [watch]
+    assert index_members(engine, user) == {watch}  # ...on listing
+    assert len(engine.store_class.user_sessions(other.pk)) == 1
+
+
+@on_cache_redis
+def test_user_sessions_leaves_out_a_session_past_its_deadline(
+    engine, user_factory, settings
+):
+    settings.SCS = {"ABSOLUTE_TIMEOUT": 600}
+    user = user_factory()
+    with time_machine.travel("2026-03-01 12:00:00+00:00", tick=False) as clock:
+        old = Client()
+        login(old, user)
+        clock.shift(300)
+        young = Client()
+        login(young, user)
+        clock.shift(300)  # the first one is past its absolute deadline
+        listed = engine.store_class.user_sessions(user.pk)
+        assert [i.key_hash for i in listed] == [
+            tokens.hash_token(young.cookies[COOKIE].value)
+        ]
+        assert index_members(engine, user) == {i.key_hash for i in listed}
+
+
+@on_cache_redis
+def test_revoke_user_ends_every_session_but_the_kept_one(engine, user_factory):
+    user = user_factory()
+    devices = [Client() for _ in range(3)]
+    for device in devices:
+        login(device, user)
+    kept = tokens.hash_token(devices[0].cookies[COOKIE].value)
+    assert engine.store_class.revoke_user(user.pk, keep_hash=kept) == 2
+    assert devices[0].get("/read/").json()["user"] == str(user.pk)
+    for device in devices[1:]:
+        assert device.get("/read/").json()["user"] is None
+    assert engine.stored.hashes() == {kept}
+    assert [i.key_hash for i in engine.store_class.user_sessions(user.pk)] == [kept]
+
+
+@on_cache_redis
+def test_keys_of_a_user_index_and_of_a_renewed_session_share_a_hash_tag(
+    engine, client, user_factory
+):
+    user = user_factory()
+    prefix = caches["redis"].make_key("scs:")
+    start_session(client)
+    before = tokens.hash_token(client.cookies[COOKIE].value)
+    login(client, user)  # renews
+    after = tokens.hash_token(client.cookies[COOKIE].value)
+    assert after != before
+    old_key, new_key = engine.stored.key(before), engine.stored.key(after)
+    assert new_key == f"{prefix}s:{{{after[:2]}}}{after[2:]}"
+    assert key_slot(old_key.encode()) == key_slot(new_key.encode())
+    index = [k.decode() for k in engine.redis().scan_iter(match=f"{prefix}u:*")]
+    assert index == [f"{prefix}u:{{{user.pk}}}"]
+    # An id with braces cannot move the tag: one tag, the whole id.
+    odd = redis_sessions().user_key("a}b{c")
+    assert odd.count("{") == odd.count("}") == 1
+    assert odd.endswith("{a)b(c}")
+
+
+# -- sync and async ------------------------------------------------------------------------
+
+
+@on_cache_redis
+def test_async_requests_and_store_methods_on_redis(engine, server, warm_scripts):
+    client = AsyncClient()
+    response = async_to_sync(client.get)("/async/write/", {"value": "from-async"})
+    token = response.cookies[COOKIE].value
+    with measured(engine, server) as traffic:
+        response = async_to_sync(client.get)("/async/read/")
+    assert response.json()["value"] == "from-async"
+    assert COOKIE not in response.cookies
+    assert traffic.redis_round_trips == 1
+    assert server.commands == ["HMGET"]
+    with measured(engine, server) as traffic:
+        response = async_to_sync(client.get)("/async/write/", {"value": "again"})
+    assert traffic.redis_round_trips == 2
+    assert server.commands == ["HMGET", "EVALSHA"]
+    renewed = async_to_sync(client.get)("/renew/").cookies[COOKIE].value
+    assert renewed != token
+    assert second_client(token).get("/read/").json()["value"] is None
+    assert second_client(renewed).get("/read/").json()["value"] == "again"
+
+    async def store_methods():
+        store = engine.store_class(renewed)
+        assert await store.aget("value") == "again"
+        await store.aset("more", 1)
+        await store.asave()
+        await store.arenew_token()
+        again = store.session_key
+        assert not await store.aexists(renewed)
+        assert await engine.store_class(again).aget("more") == 1
+        await store.adelete()
+        assert not await store.aexists(again)
+
+    async_to_sync(store_methods)()
+    assert engine.stored.hashes() == set()
