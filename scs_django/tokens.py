@@ -6,10 +6,14 @@ import hashlib
 import re
 import secrets
 
+from . import conf
+
 TOKEN_BYTES = 32
 TOKEN_LENGTH = 43  # base64url of 32 bytes, without padding
 
 _TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{43}")
+# django.contrib.sessions' keys: 32 characters drawn from [a-z0-9].
+_LEGACY_RE = re.compile(r"[a-z0-9]{32}")
 
 
 def new_token() -> str:
@@ -18,8 +22,22 @@ def new_token() -> str:
 
 
 def is_well_formed(value: object) -> bool:
-    """True when ``value`` could be a token we issued; checked before any store call."""
-    return isinstance(value, str) and _TOKEN_RE.fullmatch(value) is not None
+    """True when ``value`` could be a token we issued; checked before any store call.
+
+    With ``SCS["ACCEPT_LEGACY_TOKENS"]`` on, a django.contrib.sessions key is
+    accepted too. It is hashed and looked up like any token, so only sessions
+    imported by ``scs_import_sessions`` answer to it.
+    """
+    if not isinstance(value, str):
+        return False
+    if _TOKEN_RE.fullmatch(value) is not None:
+        return True
+    return bool(conf.get("ACCEPT_LEGACY_TOKENS")) and is_legacy(value)
+
+
+def is_legacy(value: str) -> bool:
+    """True when ``value`` has the format of a django.contrib.sessions key."""
+    return _LEGACY_RE.fullmatch(value) is not None
 
 
 def hash_token(token: str) -> str:

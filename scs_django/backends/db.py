@@ -20,6 +20,7 @@ from django.db import (
 from django.utils import timezone
 from django.utils.functional import cached_property
 
+from ..cleanup import delete_expired
 from .base import Loaded, Record, ScsSessionStore, SessionInfo
 
 
@@ -158,12 +159,12 @@ class SessionStore(ScsSessionStore):
 
     @classmethod
     def clear_expired(cls) -> None:
-        """Delete every session whose expiry has passed."""
-        cls.get_model_class().objects.filter(expiry__lte=timezone.now()).delete()
+        """Delete every session whose expiry has passed, in short batches."""
+        delete_expired(model=cls.get_model_class())
 
     @classmethod
     async def aclear_expired(cls) -> None:
-        await cls.get_model_class().objects.filter(expiry__lte=timezone.now()).adelete()
+        await sync_to_async(delete_expired)(model=cls.get_model_class())
 
     @classmethod
     def _live_rows(cls) -> Any:
