@@ -89,6 +89,17 @@ class SessionAdmin(admin.ModelAdmin):
     readonly_fields = fields
     actions = ("revoke_selected", "revoke_users")
 
+    def get_urls(self) -> list[Any]:
+        from django.urls import path
+
+        opts = self.model._meta
+        own = path(
+            "user/<str:user_id>/",
+            self.admin_site.admin_view(UserSessionsView(self)),
+            name=f"{opts.app_label}_{opts.model_name}_user",
+        )
+        return [own, *super().get_urls()]
+
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         # The list never needs the (up to MAX_BYTES) data; the detail page
         # loads it for the keys.
@@ -158,4 +169,78 @@ class SessionAdmin(admin.ModelAdmin):
         # The admin's own session survives, even if it is among them.
         self._revoked(
             request, sum(sessions.revoke(user, keep=request.session) for user in users)
+        )
+
+
+class UserSessionsView:
+    """A page listing one user's live sessions, with revoke buttons.
+
+    It goes through :mod:`scs_django.sessions`, so it works on every engine,
+    the cache engine on Redis included (through its per-user index), where the
+    session changelist has no rows to show.
+    """
+
+    template_name = "admin/scs_django/user_sessions.html"
+
+    def __init__(self, model_admin: SessionAdmin) -> None:
+        self.model_admin = model_admin
+
+    def __call__(self, request: HttpRequest, user_id: str) -> Any:
+        from django.core.exceptions import PermissionDenied
+        from django.http import Http404
+        from django.shortcuts import redirect
+        from django.template.response import TemplateResponse
+
+        model_admin = self.model_admin
+        if not model_admin.has_view_permission(request):
+            raise PermissionDenied
+        user_model = get_user_model()
+        try:
+            user = user_model._default_manager.get(pk=user_id)
+        except (user_model.DoesNotExist, ValueError, TypeError):
+            raise Http404("No such user.") from None
+        if request.method == "POST":
+            if not model_admin.has_revoke_permission(request):
+                raise PermissionDenied
+            if request.POST.get("session") == "all-others":
+                count = sessions.revoke(user, keep=request.session)
+            else:
+                try:
+                    count = sessions.revoke_session(
+                        request.POST.get("session", ""), user=user
+                    )
+                except ValueError as exc:
+                    model_admin.message_user(request, str(exc), messages.ERROR)
+                    return redirect(request.path)
+            model_admin._revoked(request, count)
+            return redirect(request.path)
+        context = {
+            **model_admin.admin_site.each_context(request),
+            "opts": model_admin.model._meta,
+            "title": _("Sessions of %(user)s") % {"user": user},
+            "subject": user,
+            "sessions": sessions.for_user(user, request),
+            "can_revoke": model_admin.has_revoke_permission(request),
+        }
+        return TemplateResponse(request, self.template_name, context)
+
+
+class UserSessionsAdminMixin:
+    """Add to your user admin: a "Revoke all sessions" action on users.
+
+    ``class UserAdmin(UserSessionsAdminMixin, django.contrib.auth.admin.UserAdmin)``.
+    Works on every engine; each user's sessions are listed at
+    ``admin:scs_django_session_user``.
+    """
+
+    actions = ("revoke_all_sessions",)
+
+    @admin.action(description=_("Revoke all sessions of the selected users"))
+    def revoke_all_sessions(self, request: HttpRequest, queryset: QuerySet) -> None:
+        count = sum(sessions.revoke(user, keep=request.session) for user in queryset)
+        message = ngettext(
+            "%(count)d session revoked.", "%(count)d sessions revoked.", count
+        )
+        self.message_user(  # type: ignore[attr-defined]
+            request, message % {"count": count}, messages.SUCCESS
         )

@@ -1,0 +1,104 @@
+"""The admin page listing one user's sessions, on every engine with a
+per-user index (the cache engine on Redis has no rows for the changelist)."""
+
+import pytest
+from django.conf import settings as django_settings
+from django.contrib.admin import AdminSite
+from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.models import User
+from django.test import Client, RequestFactory
+from django.urls import reverse
+
+from scs_django import tokens
+from scs_django.admin import UserSessionsAdminMixin
+from tests.factories import PASSWORD
+
+pytestmark = [
+    pytest.mark.django_db(databases="__all__"),
+    pytest.mark.parametrize(
+        "engine", ["db-postgresql", "cache-redis", "cached_db-redis"], indirect=True
+    ),
+]
+
+COOKIE = django_settings.SESSION_COOKIE_NAME
+
+
+def logged_in(user):
+    client = Client()
+    client.post("/accounts/login/", {"username": user.username, "password": PASSWORD})
+    return client
+
+
+@pytest.fixture
+def owner(user_factory):
+    return user_factory()
+
+
+@pytest.fixture
+def admin_client(user_factory):
+    return logged_in(user_factory(is_staff=True, is_superuser=True))
+
+
+def page(owner):
+    return reverse("admin:scs_django_session_user", args=[owner.pk])
+
+
+def test_lists_the_users_sessions_without_tokens(engine, owner, admin_client):
+    laptop, phone = logged_in(owner), logged_in(owner)
+    response = admin_client.get(page(owner))
+    assert response.status_code == 200
+    html = response.content.decode()
+    for client in (laptop, phone):
+        token = client.cookies[COOKIE].value
+        key_hash = tokens.hash_token(token)
+        assert key_hash[:8] in html
+        assert token not in html
+        assert key_hash not in html
+    assert len(response.context["sessions"]) == 2
+
+
+def test_revoke_one_session(engine, owner, admin_client):
+    laptop, phone = logged_in(owner), logged_in(owner)
+    prefix = tokens.hash_token(phone.cookies[COOKIE].value)[:8]
+    response = admin_client.post(page(owner), {"session": prefix})
+    assert response.status_code == 302
+    assert phone.get("/read/").json()["user"] is None
+    assert laptop.get("/read/").json()["user"] == str(owner.pk)
+
+
+def test_revoke_all_sessions_of_the_user(engine, owner, admin_client):
+    laptop, phone = logged_in(owner), logged_in(owner)
+    admin_client.post(page(owner), {"session": "all-others"})
+    assert laptop.get("/read/").json()["user"] is None
+    assert phone.get("/read/").json()["user"] is None
+    assert admin_client.get(page(owner)).status_code == 200  # the admin stays in
+
+
+def test_a_bad_prefix_is_a_message_not_an_error(engine, owner, admin_client):
+    logged_in(owner)
+    response = admin_client.post(page(owner), {"session": "zz"}, follow=True)
+    assert response.status_code == 200
+    assert len(response.context["sessions"]) == 1
+
+
+def test_staff_without_permission_cannot_revoke(engine, owner, user_factory):
+    phone = logged_in(owner)
+    staff = logged_in(user_factory(is_staff=True))
+    assert staff.get(page(owner)).status_code == 403
+    prefix = tokens.hash_token(phone.cookies[COOKIE].value)[:8]
+    assert staff.post(page(owner), {"session": prefix}).status_code == 403
+    assert phone.get("/read/").json()["user"] == str(owner.pk)
+
+
+def test_user_admin_mixin_action(engine, owner, user_factory):
+    phone = logged_in(owner)
+
+    class SessionsUserAdmin(UserSessionsAdminMixin, UserAdmin):
+        pass
+
+    model_admin = SessionsUserAdmin(User, AdminSite())
+    request = RequestFactory().post("/")
+    request.session = engine.store_class()
+    request._messages = type("Messages", (), {"add": lambda *a, **k: None})()
+    model_admin.revoke_all_sessions(request, User.objects.filter(pk=owner.pk))
+    assert phone.get("/read/").json()["user"] is None
