@@ -21,7 +21,7 @@ from asgiref.sync import sync_to_async
 from django.utils.functional import cached_property
 
 from ..exceptions import SessionStoreUnavailable
-from .base import Loaded, Record
+from .base import Loaded, Record, ScsSessionStore
 from .cache import _REDIS_ERRORS, TOMBSTONE_SECONDS, cache_sessions
 from .db import SessionStore as DBStore
 
@@ -124,33 +124,16 @@ class SessionStore(DBStore):
         self._bury([key_hash])
         super()._remove(key_hash)
 
-    # The database twins of the db engine would bypass the cache.
-    async def _afetch(self, key_hash: str, now: datetime) -> Loaded | None:
-        return await sync_to_async(self._fetch)(key_hash, now)
+    # The db engine's native async twins would bypass the cache; the generic
+    # ones run the methods above in a thread.
+    _afetch = ScsSessionStore._afetch
+    _ainsert = ScsSessionStore._ainsert
+    _aupdate = ScsSessionStore._aupdate
+    _abump = ScsSessionStore._abump
+    _aremove = ScsSessionStore._aremove
 
     async def _afetch_latest(self, key_hash: str, now: datetime) -> Loaded | None:
         return await sync_to_async(self._fetch_latest)(key_hash, now)
-
-    async def _ainsert(self, key_hash: str, record: Record) -> bool:
-        return await sync_to_async(self._insert)(key_hash, record)
-
-    async def _aupdate(
-        self,
-        key_hash: str,
-        record: Record,
-        now: datetime,
-        version: int | None,
-        new_hash: str | None = None,
-    ) -> bool:
-        return await sync_to_async(self._update)(
-            key_hash, record, now, version, new_hash
-        )
-
-    async def _abump(self, key_hash: str, now: datetime, expiry: datetime) -> bool:
-        return await sync_to_async(self._bump)(key_hash, now, expiry)
-
-    async def _aremove(self, key_hash: str) -> None:
-        await sync_to_async(self._remove)(key_hash)
 
     # -- a user's sessions: the database lists them, both places forget them --------
 

@@ -103,9 +103,6 @@ class SessionStore(ScsSessionStore):
             return False
         return True
 
-    async def _ainsert(self, key_hash: str, record: Record) -> bool:
-        return await sync_to_async(self._insert)(key_hash, record)
-
     def _update(
         self,
         key_hash: str,
