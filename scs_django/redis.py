@@ -36,6 +36,7 @@ from . import tokens
 from .backends.base import Loaded, _from_micros, _to_micros
 
 TAG_LENGTH = 2
+SAME_SLOT_DRAWS = 100_000
 
 _INSERT = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
@@ -71,6 +72,15 @@ if cur[1] then return 0 end
 if cur[2] and tonumber(cur[2]) > tonumber(ARGV[1]) then return 0 end
 redis.call('HSET', KEYS[1], unpack(ARGV, 3))
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1
+"""
+
+# The copy under a renewed token: only where nothing is stored yet, so a token
+# clash can never put this session's data under another session's key.
+_PUT_NEW = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
 return 1
 """
 
@@ -142,7 +152,7 @@ def run_pipeline(client: Any, build: Any, scripts: Iterable[Script]) -> list[Any
 
 
 INSERT, UPDATE, BUMP = Script(_INSERT), Script(_UPDATE), Script(_BUMP)
-PUT, BURY = Script(_PUT), Script(_BURY)
+PUT, PUT_NEW, BURY = Script(_PUT), Script(_PUT_NEW), Script(_BURY)
 
 
 def micros(value: datetime) -> int:
@@ -174,11 +184,15 @@ class RedisSessions:
     @staticmethod
     def same_slot_token(key_hash: str) -> tuple[str, str]:
         """A new token whose hash shares ``key_hash``'s cluster tag."""
-        while True:
+        # One draw in 256 matches; the bound only stops a broken random source.
+        for _ in range(SAME_SLOT_DRAWS):
             token = tokens.new_token()
             new_hash = tokens.hash_token(token)
             if new_hash[:TAG_LENGTH] == key_hash[:TAG_LENGTH]:
                 return token, new_hash
+        from django.contrib.sessions.backends.base import CreateError
+
+        raise CreateError("The random source gives no token for this session's slot.")
 
     # -- one session ---------------------------------------------------------
 
@@ -305,19 +319,23 @@ class RedisSessions:
 
     def replace(
         self, old_hash: str, new_hash: str, record: Any, now: datetime, seconds: int
-    ) -> None:
-        """Bury ``old_hash`` and cache ``record`` under ``new_hash``, in one round
-        trip (a renewal: the new copy is unreachable until its cookie is sent)."""
+    ) -> bool:
+        """Bury ``old_hash`` and cache ``record`` under ``new_hash`` if nothing is
+        there, in one round trip (a renewal: the new copy is unreachable until
+        its cookie is sent). True when the new copy was written."""
 
         def build(pipe: Any) -> None:
             BURY.queue(pipe, [self.session_key(old_hash)], [seconds * 1000])
-            PUT.queue(
+            PUT_NEW.queue(
                 pipe,
                 [self.session_key(new_hash)],
-                [record.version, ttl_ms(record.expiry, now), *self._fields(record)],
+                [ttl_ms(record.expiry, now), *self._fields(record)],
             )
 
-        run_pipeline(self.client, build, (BURY, PUT))
+        return run_pipeline(self.client, build, (BURY, PUT_NEW))[1] == 1
+
+    def forget(self, key_hash: str) -> None:
+        self.client.delete(self.session_key(key_hash))
 
     def bury(self, key_hashes: Iterable[str], seconds: int) -> None:
         """Drop cached copies and keep them from being refilled for ``seconds``."""

@@ -320,20 +320,30 @@ class ScsSessionStore(SessionBase):
         envelope = self._decode(loaded.payload)
         if envelope is None:
             return self._forget()
-        absolute_expiry = self._absolute_of(envelope)
         data = envelope.data
         expiry = data.get("_session_expiry")
         idle = _idle_seconds(expiry)
         last_seen = loaded.last_seen
-        dead = now >= absolute_expiry or (
-            idle is not None and now >= last_seen + timedelta(seconds=idle)
-        )
-        if not dead and isinstance(expiry, (datetime, str)):
-            dead = now >= _as_datetime(expiry)
+        try:
+            created_at = _from_micros(envelope.created)
+            absolute_expiry = self._absolute_of(envelope)
+            dead = now >= absolute_expiry or (
+                idle is not None and now >= last_seen + timedelta(seconds=idle)
+            )
+            if not dead and isinstance(expiry, (datetime, str)):
+                dead = now >= _as_datetime(expiry)
+        except (OverflowError, ValueError, TypeError):
+            # Deadlines no calendar holds, or a deadline that is not a date:
+            # not an envelope this code wrote.
+            security_logger.warning(
+                "Session %s has impossible deadlines; treated as no session.",
+                tokens.hash_prefix(self.key_hash),
+            )
+            return self._forget()
         if dead:
             self._dead_hash = self.key_hash
             return self._forget()
-        self._created_at = _from_micros(envelope.created)
+        self._created_at = created_at
         self._absolute_expiry = absolute_expiry
         self._last_seen = last_seen
         self._version = loaded.version
@@ -469,8 +479,11 @@ class ScsSessionStore(SessionBase):
         for key in base.keys() - mine.keys():
             merged.pop(key, None)
         self._session_cache = merged
-        self._created_at = _from_micros(theirs.created)
-        self._absolute_expiry = self._absolute_of(theirs)
+        try:
+            self._created_at = _from_micros(theirs.created)
+            self._absolute_expiry = self._absolute_of(theirs)
+        except (OverflowError, ValueError, TypeError):
+            return None  # not an envelope this code wrote: treat it as gone
         self._version = latest.version
         self._stored_payload = bytes(latest.payload)
         return self._record(merged, now)

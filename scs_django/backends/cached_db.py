@@ -18,6 +18,8 @@ from datetime import datetime
 from typing import Any
 
 from asgiref.sync import sync_to_async
+from django.contrib.sessions.backends.base import CreateError
+from django.db import router, transaction
 from django.utils.functional import cached_property
 
 from ..exceptions import SessionStoreUnavailable
@@ -38,12 +40,26 @@ _FILL = (
 )
 
 
+PREFIX = "scs:cdb:"
+
+
+def _strictly(ops: Any, what: str, *args: Any) -> Any:
+    """A cache operation the change depends on: failing, it stops the change."""
+    try:
+        return getattr(ops, what)(*args)
+    except (*_REDIS_ERRORS, OSError) as exc:
+        raise SessionStoreUnavailable(
+            "The session cache is unavailable, so the session cannot be changed "
+            "safely now; nothing was changed."
+        ) from exc
+
+
 class SessionStore(DBStore):
     """Database engine with a read-through cache."""
 
     @cached_property
     def _cache_ops(self) -> Any:
-        return cache_sessions(prefix="scs:cdb:")
+        return cache_sessions(prefix=PREFIX)
 
     def _cached(self, what: str, *args: Any) -> Any:
         # A cache failure costs speed, never a session: the database decides.
@@ -92,23 +108,36 @@ class SessionStore(DBStore):
         new_hash: str | None = None,
     ) -> bool:
         if new_hash is None:
-            if not super()._update(key_hash, record, now, version):
-                return False
-            self._cached("put", key_hash, record, now)
+            # The new copy must reach the cache before the database commits: a
+            # cache that missed the change would answer with the old copy once
+            # it is back. So the update and the copy stand or fall together.
+            with transaction.atomic(using=router.db_for_write(self.model)):
+                if not super()._update(key_hash, record, now, version):
+                    return False
+                _strictly(self._cache_ops, "put", key_hash, record, now)
             return True
         # A renewal: the old copy is buried before the rename (see _remove), in
         # the same round trip as the new copy is cached.
+        wrote = _strictly(
+            self._cache_ops,
+            "replace",
+            key_hash,
+            new_hash,
+            record,
+            now,
+            TOMBSTONE_SECONDS,
+        )
         try:
-            self._cache_ops.replace(key_hash, new_hash, record, now, TOMBSTONE_SECONDS)
-        except (*_REDIS_ERRORS, OSError) as exc:
-            raise SessionStoreUnavailable(
-                "The session cache is unavailable, so the session cannot be renewed "
-                "safely now; nothing was changed."
-            ) from exc
-        if not super()._update(key_hash, record, now, version, new_hash):
-            self._cached("bury", [new_hash], TOMBSTONE_SECONDS)
-            return False
-        return True
+            renamed = super()._update(key_hash, record, now, version, new_hash)
+        except CreateError:
+            # The new token's hash belongs to another session: the copy just
+            # cached under it must not answer for that session.
+            if wrote:
+                self._cached("forget", new_hash)
+            raise
+        if not renamed and wrote:
+            self._cached("forget", new_hash)
+        return renamed
 
     def _bump(self, key_hash: str, now: datetime, expiry: datetime) -> bool:
         if not super()._bump(key_hash, now, expiry):
@@ -121,7 +150,7 @@ class SessionStore(DBStore):
         # was unreachable at logout would answer for the session once it is back.
         # So ending a session needs both stores; otherwise the request gets a 503
         # and the session stays as it was.
-        self._bury([key_hash])
+        _strictly(self._cache_ops, "bury", [key_hash], TOMBSTONE_SECONDS)
         super()._remove(key_hash)
 
     # The db engine's native async twins would bypass the cache; the generic
@@ -137,20 +166,10 @@ class SessionStore(DBStore):
 
     # -- a user's sessions: the database lists them, both places forget them --------
 
-    @staticmethod
-    def _bury(key_hashes: list[str]) -> None:
-        try:
-            cache_sessions(prefix="scs:cdb:").bury(key_hashes, TOMBSTONE_SECONDS)
-        except (*_REDIS_ERRORS, OSError) as exc:
-            raise SessionStoreUnavailable(
-                "The session cache is unavailable, so sessions cannot be ended "
-                "safely now; nothing was changed."
-            ) from exc
-
     @classmethod
     def revoke_keys(cls, key_hashes: Any) -> int:
         key_hashes = list(key_hashes)
-        cls._bury(key_hashes)
+        _strictly(cache_sessions(prefix=PREFIX), "bury", key_hashes, TOMBSTONE_SECONDS)
         return super().revoke_keys(key_hashes)
 
     @classmethod
