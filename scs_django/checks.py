@@ -8,6 +8,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core import checks
+from django.utils.module_loading import import_string
 
 from . import conf
 
@@ -191,3 +192,115 @@ def check_cache(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMess
             )
         )
     return messages
+
+
+# -- the session cookie ----------------------------------------------------------------
+# Django's security.W010-W015 look for django.contrib.sessions in INSTALLED_APPS
+# or its middleware in MIDDLEWARE, so they go quiet once scs_django replaces both.
+
+_HOST_PREFIX = "__host-"
+_SECURE_PREFIX = "__secure-"
+
+
+@checks.register(checks.Tags.security, deploy=True)
+def check_cookie_deploy(
+    app_configs: Any = None, **kwargs: Any
+) -> list[checks.CheckMessage]:
+    messages: list[checks.CheckMessage] = []
+    if settings.SESSION_COOKIE_SECURE is not True:
+        messages.append(
+            checks.Warning(
+                "SESSION_COOKIE_SECURE is not True, so browsers also send the session "
+                "cookie over plain HTTP, where anyone on the network can read it.",
+                hint="Set SESSION_COOKIE_SECURE = True once the site is served over HTTPS.",
+                id="scs_django.W020",
+            )
+        )
+    if settings.SESSION_COOKIE_HTTPONLY is not True:
+        messages.append(
+            checks.Warning(
+                "SESSION_COOKIE_HTTPONLY is not True, so scripts on your pages can read "
+                "the session cookie: a single XSS flaw then gives sessions away.",
+                hint="Set SESSION_COOKIE_HTTPONLY = True (Django's default).",
+                id="scs_django.W021",
+            )
+        )
+    return messages
+
+
+@checks.register(checks.Tags.security)
+def check_cookie(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    messages: list[checks.CheckMessage] = []
+    name = str(settings.SESSION_COOKIE_NAME)
+    secure = settings.SESSION_COOKIE_SECURE is True
+    # Browsers match the prefixes without regard to case.
+    prefix = next(
+        (p for p in (_HOST_PREFIX, _SECURE_PREFIX) if name.lower().startswith(p)), None
+    )
+    if prefix == _HOST_PREFIX:
+        wrong = []
+        if settings.SESSION_COOKIE_DOMAIN:
+            wrong.append(f"SESSION_COOKIE_DOMAIN is {settings.SESSION_COOKIE_DOMAIN!r}")
+        if settings.SESSION_COOKIE_PATH != "/":
+            wrong.append(f"SESSION_COOKIE_PATH is {settings.SESSION_COOKIE_PATH!r}")
+        if wrong:
+            messages.append(
+                checks.Error(
+                    f"SESSION_COOKIE_NAME {name!r} has the __Host- prefix, but "
+                    f"{' and '.join(wrong)}: browsers refuse such a cookie, so no "
+                    "session would ever be kept.",
+                    hint='Set SESSION_COOKIE_DOMAIN = None and SESSION_COOKIE_PATH = "/", '
+                    "or drop the prefix.",
+                    id="scs_django.E020",
+                )
+            )
+    if prefix is not None and not secure:
+        messages.append(
+            checks.Error(
+                f"SESSION_COOKIE_NAME {name!r} has the {name[: len(prefix)]} prefix, but "
+                "SESSION_COOKIE_SECURE is not True: browsers refuse such a cookie "
+                "without Secure, so no session would be kept over plain HTTP.",
+                hint="Set SESSION_COOKIE_SECURE = True, or drop the prefix.",
+                id="scs_django.E021",
+            )
+        )
+    samesite = settings.SESSION_COOKIE_SAMESITE
+    if isinstance(samesite, str) and samesite.lower() == "none" and not secure:
+        messages.append(
+            checks.Error(
+                'SESSION_COOKIE_SAMESITE is "None" but SESSION_COOKIE_SECURE is not True: '
+                "browsers refuse a SameSite=None cookie without Secure.",
+                hint='Set SESSION_COOKIE_SECURE = True, or use SameSite "Lax" (the default).',
+                id="scs_django.E022",
+            )
+        )
+    return messages
+
+
+@checks.register(checks.Tags.security)
+def check_serializer(
+    app_configs: Any = None, **kwargs: Any
+) -> list[checks.CheckMessage]:
+    path = str(settings.SESSION_SERIALIZER)
+    if not _uses_pickle(path):
+        return []
+    return [
+        checks.Warning(
+            f"SESSION_SERIALIZER {path!r} uses pickle: whoever can write to the session "
+            "store (a leaked database or Redis password is enough) can run code in "
+            "your application when the session is loaded.",
+            hint='Use "django.contrib.sessions.serializers.JSONSerializer" (the default).',
+            id="scs_django.W022",
+        )
+    ]
+
+
+def _uses_pickle(path: str) -> bool:
+    if "pickle" in path.lower():
+        return True
+    try:
+        blob = import_string(path)().dumps({})
+    except Exception:  # noqa: BLE001 - a serializer that fails is not ours to report
+        return False
+    # Every pickle of protocol 2 or later starts with the PROTO opcode.
+    return isinstance(blob, bytes) and blob[:1] == b"\x80"

@@ -20,6 +20,7 @@ from . import conf, context, metadata, tokens
 from .backends.base import ScsSessionStore
 from .exceptions import SessionStoreUnavailable
 
+logger = logging.getLogger("scs_django")
 security_logger = logging.getLogger("scs_django.security")
 
 UNAVAILABLE_BODY = "The session store is temporarily unavailable. Please try again."
@@ -91,6 +92,10 @@ class SessionMiddleware(DjangoSessionMiddleware):
         try:
             return self._finish(request, response, session)
         except SessionStoreUnavailable:
+            if conf.get("FAIL_OPEN"):
+                # As when loading failed: serve the request, store nothing.
+                logger.warning("Session store unavailable; the session was not saved.")
+                return response
             return self._unavailable()
         finally:
             context.leave(request)

@@ -39,3 +39,4 @@ urlpatterns += [
     path("write-then-raise/", views.write_then_raise),
     path("write-then-503/", views.write_then_503),
 ]
+urlpatterns += [path("write-key/", views.write_key)]

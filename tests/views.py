@@ -155,3 +155,8 @@ def write_then_raise(request):
 def write_then_503(request):
     request.session["value"] = "from a request answered 503"
     return HttpResponse("busy", status=503)
+
+
+def write_key(request):
+    request.session[request.GET["key"]] = request.GET["value"]
+    return HttpResponse("ok")

@@ -1,0 +1,47 @@
+import pytest
+
+from scs_django import tokens
+from tests import views
+from tests.security.transport import TRANSPORTS, Transport
+
+
+@pytest.fixture(params=TRANSPORTS)
+def transport(request):
+    """Run the test once over WSGI and once over ASGI, headers as raw bytes."""
+    return Transport(request.param)
+
+
+@pytest.fixture
+def live_token(engine):
+    """The token of a session stored on the engine, holding ``{"value": "secret"}``."""
+    session = engine.store_class()
+    session["value"] = "secret"
+    session.save()
+    return session.session_key
+
+
+@pytest.fixture
+def stored(engine):
+    """What the engine holds for a token: ``stored(token)`` (None when it has none).
+
+    Redis's remaining time to live, which changes by itself, is left out.
+    """
+
+    def get(token):
+        found = engine.stored.get(tokens.hash_token(token))
+        if found is not None:
+            found.pop("pttl", None)
+        return found
+
+    return get
+
+
+@pytest.fixture
+def in_flight():
+    """``in_flight(action)`` runs ``action`` in the middle of the slow views."""
+
+    def install(action):
+        views.IN_FLIGHT = action
+
+    yield install
+    views.IN_FLIGHT = None
