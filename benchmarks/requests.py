@@ -2,7 +2,7 @@
 
 Starts a throwaway PostgreSQL and Redis (tests/servers.py), runs the same
 requests through Django's WSGI handler for each engine, and prints, per
-request type: microseconds per request (best of several rounds), SQL
+request type: microseconds per request (median of all requests), SQL
 statements and Redis commands (round trips in brackets).
 
     python benchmarks/requests.py [--iterations 400] [--rounds 3]
@@ -259,13 +259,13 @@ def measure(
         for _ in range(20):  # warm connections, scripts, caches
             prepare()
             run()
-        best = float("inf")
-        for _ in range(rounds):
-            total = 0.0
-            for _ in range(iterations):
-                prepare()
-                total += run()
-            best = min(best, total / iterations)
+        # The median of every request: a VM's scheduling hiccups and GC pauses
+        # land in the tail, not in the middle.
+        samples = []
+        for _ in range(rounds * iterations):
+            prepare()
+            samples.append(run())
+        best = statistics.median(samples)
         prepare()
         with Counter() as counted:
             run()

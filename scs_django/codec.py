@@ -6,6 +6,7 @@ once encryption is on), so editing a database column cannot extend a session.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any, NamedTuple
 
 from django.conf import settings
@@ -24,8 +25,13 @@ class Envelope(NamedTuple):
     absolute: int  # microseconds since the Unix epoch
 
 
+@lru_cache(maxsize=8)
+def _serializer_class(path: str) -> Any:
+    return import_string(path)
+
+
 def _serializer() -> Any:
-    return import_string(settings.SESSION_SERIALIZER)()
+    return _serializer_class(settings.SESSION_SERIALIZER)()
 
 
 def encode(data: dict[str, Any], *, created: int, absolute: int) -> bytes:

@@ -15,6 +15,8 @@ from datetime import datetime
 from typing import Any
 
 from django.core.cache import caches
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 from django.utils import timezone
 from django.utils.functional import cached_property
 
@@ -65,12 +67,30 @@ def redis_sessions(alias: str | None = None, prefix: str = "scs:") -> Any:
     return RedisSessions(get_redis_connection(alias), caches[alias].make_key(prefix))
 
 
+# Native operations per (alias, prefix): a redis-py client is thread-safe and
+# django-redis shares its connection pools process-wide anyway, so one object
+# serves every request. Other caches get a cache object per thread, as Django
+# hands them out (a memcached client, for one, is not thread-safe).
+_native: dict[tuple[str, str], Any] = {}
+
+
 def cache_sessions(prefix: str = "scs:") -> Any:
     """Session operations on the configured cache, native on django-redis."""
-    cache = caches[conf.get("CACHE_ALIAS")]
+    alias = conf.get("CACHE_ALIAS")
+    found = _native.get((alias, prefix))
+    if found is not None:
+        return found
+    cache = caches[alias]
     if is_native_redis(cache):
-        return redis_sessions(prefix=prefix)
+        found = _native[(alias, prefix)] = redis_sessions(alias, prefix)
+        return found
     return CacheSessions(cache, prefix)
+
+
+@receiver(setting_changed)
+def _reset(*, setting: str, **kwargs: Any) -> None:
+    if setting in ("CACHES", "SCS"):
+        _native.clear()
 
 
 class CacheSessions:
