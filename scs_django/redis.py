@@ -14,9 +14,9 @@ Each session is one Redis hash under ``<prefix>s:{<tag>}<rest of the hash>``:
 and the key's TTL is the time left until ``e``. Every write is a small Lua
 script that first checks the key is still there, unexpired and at the version
 the request read, so a logout, a revoke or a TTL expiry in between is never
-undone. The cluster hash tag is the first two hex digits of the token hash and a
-renewed token is drawn with the same two digits, so the old and the new key sit
-in one slot and the rename stays one atomic script on Redis Cluster too.
+undone. The cluster hash tag is the first two hex digits of the token hash; on
+Redis Cluster a renewed token is drawn with the same two digits, so the old and
+the new key sit in one slot and the rename stays one atomic script there too.
 
 A user's sessions are listed in a sorted set ``<prefix>u:{<user id>}`` (members:
 token hashes, scores: absolute expiry in ms), written in the same round trip as
@@ -168,8 +168,12 @@ class RedisSessions:
     """Session operations on one Redis (single node, Sentinel or Cluster)."""
 
     def __init__(self, client: Any, prefix: str) -> None:
+        from redis.cluster import RedisCluster
+
         self.client = client
         self.prefix = prefix
+        # Only a cluster needs old and new key of a renewal in one slot.
+        self.cluster = isinstance(client, RedisCluster)
 
     # -- keys --------------------------------------------------------------
 

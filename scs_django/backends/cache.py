@@ -226,7 +226,7 @@ class SessionStore(ScsSessionStore):
         return not isinstance(self._ops, CacheSessions)
 
     def _renewal_token(self, old_hash: str) -> tuple[str, str]:
-        if self._native:
+        if self._native and self._ops.cluster:
             return self._ops.same_slot_token(old_hash)
         return super()._renewal_token(old_hash)
 
