@@ -773,3 +773,24 @@ def test_async_requests_and_store_methods_on_redis(engine, server, warm_scripts)
 
     async_to_sync(store_methods)()
     assert engine.stored.hashes() == set()
+
+
+@on_cache_redis
+def test_scs_cleanup_prunes_dead_members_of_user_indexes(engine, user_factory):
+    import io
+
+    from django.core.management import call_command
+
+    user = user_factory()
+    laptop, phone = Client(), Client()
+    login(laptop, user)
+    login(phone, user)
+    index = redis_sessions().user_key(user.pk)
+    gone = tokens.hash_token(phone.cookies[COOKIE].value)
+    engine.redis().delete(engine.stored.key(gone))  # as if Redis expired it
+    assert engine.redis().zcard(index) == 2
+    out = io.StringIO()
+    call_command("scs_cleanup", stdout=out)
+    assert "prunes the per-user indexes" in out.getvalue()
+    members = {m.decode() for m in engine.redis().zrange(index, 0, -1)}
+    assert members == {tokens.hash_token(laptop.cookies[COOKIE].value)}
