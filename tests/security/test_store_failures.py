@@ -208,6 +208,10 @@ def terminate_backend_of(alias):
     connection.ensure_connection()  # cached_db may have read from the cache alone
     pid = connection.connection.info.backend_pid
     killer = connection.get_new_connection(connection.get_connection_params())
+    # pg_stat_activity is a snapshot taken once per transaction: poll it
+    # outside of one, or a backend still exiting at the first look never
+    # appears gone.
+    killer.autocommit = True
     try:
         with killer.cursor() as cursor:
             cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
