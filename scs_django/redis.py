@@ -1,22 +1,36 @@
 """Sessions in Redis through redis-py's native client, never through pickle.
 
-Each session is one Redis hash under ``<prefix>s:{<tag>}<rest of the hash>``:
+Each session is one Redis string under ``<prefix>s:{<tag>}<rest of the hash>``,
+read with a single ``GET``. It starts with a fixed header of ASCII digits, so
+that the Lua scripts can check and bump it in place, and Python can slice it
+without a parser:
 
-====  =====================================================
- d    the encoded envelope (raw bytes, never unpickled)
- s    last seen, microseconds since the epoch
- e    expiry (min of idle, fixed and absolute deadlines)
- c    created, a   absolute expiry
- v    version, bumped by every data write
- u    user id, or empty
-====  =====================================================
+======  ====  =============================================================
+offset  size  field
+======  ====  =============================================================
+0       1     ``s`` a session, ``x`` a cached_db tombstone (nothing follows)
+1       16    expiry (min of idle, fixed and absolute deadlines), µs
+17      16    last seen, µs
+33      16    version, bumped by every data write
+49      16    created, µs
+65      16    absolute expiry, µs
+81      6     U, the length of the user id (empty when anonymous)
+87      6     M, the length of the client metadata (JSON; empty when not recorded)
+93      U     the user id
+93+U    M     the client metadata: ``{"ip": ..., "ua": ...}``
+93+U+M  rest  the encoded envelope (raw bytes, never unpickled)
+======  ====  =============================================================
 
-and the key's TTL is the time left until ``e``. Every write is a small Lua
-script that first checks the key is still there, unexpired and at the version
-the request read, so a logout, a revoke or a TTL expiry in between is never
-undone. The cluster hash tag is the first two hex digits of the token hash; on
-Redis Cluster a renewed token is drawn with the same two digits, so the old and
-the new key sit in one slot and the rename stays one atomic script there too.
+Times are microseconds since the epoch, zero-padded to 16 digits (enough until
+the year 2286); the key's TTL is the time left until the expiry. Every write
+of an existing session is a small Lua script that first checks the key is
+still there, unexpired and at the version the request read, so a logout, a
+revoke or a TTL expiry in between is never undone; creating one is a
+``SET NX``. An idle touch overwrites the two times of the header with
+``SETRANGE``, leaving the data alone. The cluster hash tag is the first two
+hex digits of the token hash; on Redis Cluster a renewed token is drawn with
+the same two digits, so the old and the new key sit in one slot and the
+rename stays one atomic script there too.
 
 A user's sessions are listed in a sorted set ``<prefix>u:{<user id>}`` (members:
 token hashes, scores: absolute expiry in ms), written in the same round trip as
@@ -25,6 +39,7 @@ the session and pruned of dead members whenever it is read or written.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterable
 from datetime import datetime
@@ -38,67 +53,62 @@ from .backends.base import Loaded, _from_micros, _to_micros
 TAG_LENGTH = 2
 SAME_SLOT_DRAWS = 100_000
 
-_INSERT = """
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 2))
-redis.call('PEXPIRE', KEYS[1], ARGV[1])
-return 1
-"""
+SESSION, TOMBSTONE = b"s", b"x"
+HEAD = 93  # bytes before the user id
+_FIXED = 81  # kind and the five numbers, as the scripts receive them
+_LARGEST = 10**16 - 1
+# What a listing reads of each session: the header, user id and client metadata
+# of any usual size.
+LISTED = 4096
 
-# KEYS: session key [, new key]; ARGV: now, version, ttl, field/value pairs.
-# 1 written, 0 gone/expired/other version, -1 new key taken.
+# KEYS: session key [, new key]. ARGV: now, version ('' for any), ttl, the
+# fixed header, user id, client metadata, '1' to keep the stored client
+# metadata instead, payload. 1 written, 0 gone/expired/other version, -1 new
+# key taken.
 _UPDATE = """
-local cur = redis.call('HMGET', KEYS[1], 'v', 'e')
-if not cur[1] or not cur[2] or tonumber(cur[2]) <= tonumber(ARGV[1]) then
+local head = redis.call('GETRANGE', KEYS[1], 0, 92)
+if #head < 93 or string.sub(head, 1, 1) ~= 's' then return 0 end
+if tonumber(string.sub(head, 2, 17)) <= tonumber(ARGV[1]) then return 0 end
+if ARGV[2] ~= '' and tonumber(string.sub(head, 34, 49)) ~= tonumber(ARGV[2]) then
   return 0
 end
-if ARGV[2] ~= '' and cur[1] ~= ARGV[2] then return 0 end
+local client = ARGV[6]
+if ARGV[7] == '1' then
+  local u = tonumber(string.sub(head, 82, 87))
+  local m = tonumber(string.sub(head, 88, 93))
+  client = ''
+  if m > 0 then client = redis.call('GETRANGE', KEYS[1], 93 + u, 92 + u + m) end
+end
 local target = KEYS[1]
 if #KEYS == 2 then
   if redis.call('EXISTS', KEYS[2]) == 1 then return -1 end
-  redis.call('RENAME', KEYS[1], KEYS[2])
+  redis.call('DEL', KEYS[1])
   target = KEYS[2]
 end
-redis.call('HSET', target, unpack(ARGV, 4))
-redis.call('PEXPIRE', target, ARGV[3])
+redis.call('SET', target, ARGV[4] .. string.format('%06d%06d', #ARGV[5], #client)
+  .. ARGV[5] .. client .. ARGV[8], 'PX', ARGV[3])
 return 1
 """
 
 # A copy kept in front of the database (cached_db). KEYS: key; ARGV: version,
-# ttl, field/value pairs. Never over a tombstone (x) or a newer copy.
+# ttl, value. Never over a tombstone or a newer copy.
 _PUT = """
-local cur = redis.call('HMGET', KEYS[1], 'x', 'v')
-if cur[1] then return 0 end
-if cur[2] and tonumber(cur[2]) > tonumber(ARGV[1]) then return 0 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 3))
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
-return 1
-"""
-
-# The copy under a renewed token: only where nothing is stored yet, so a token
-# clash can never put this session's data under another session's key.
-_PUT_NEW = """
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 2))
-redis.call('PEXPIRE', KEYS[1], ARGV[1])
-return 1
-"""
-
-# Replace whatever is cached with a tombstone that stops late refills.
-_BURY = """
-for i, key in ipairs(KEYS) do
-  redis.call('DEL', key)
-  redis.call('HSET', key, 'x', '1')
-  redis.call('PEXPIRE', key, ARGV[1])
+local head = redis.call('GETRANGE', KEYS[1], 0, 48)
+local kind = string.sub(head, 1, 1)
+if kind == 'x' then return 0 end
+if kind == 's' and #head == 49 and tonumber(string.sub(head, 34, 49)) > tonumber(ARGV[1]) then
+  return 0
 end
-return #KEYS
+redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[2])
+return 1
 """
 
-# KEYS: session key; ARGV: now, ttl, last seen, expiry.
+# KEYS: session key; ARGV: now, ttl, the new expiry and last seen (32 digits).
 _BUMP = """
-local e = redis.call('HGET', KEYS[1], 'e')
-if not e or tonumber(e) <= tonumber(ARGV[1]) then return 0 end
-redis.call('HSET', KEYS[1], 's', ARGV[3], 'e', ARGV[4])
+local head = redis.call('GETRANGE', KEYS[1], 0, 16)
+if #head < 17 or string.sub(head, 1, 1) ~= 's' then return 0 end
+if tonumber(string.sub(head, 2, 17)) <= tonumber(ARGV[1]) then return 0 end
+redis.call('SETRANGE', KEYS[1], 1, ARGV[3])
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return 1
 """
@@ -151,8 +161,7 @@ def run_pipeline(client: Any, build: Any, scripts: Iterable[Script]) -> list[Any
     raise AssertionError("unreachable")
 
 
-INSERT, UPDATE, BUMP = Script(_INSERT), Script(_UPDATE), Script(_BUMP)
-PUT, PUT_NEW, BURY = Script(_PUT), Script(_PUT_NEW), Script(_BURY)
+UPDATE, BUMP, PUT = Script(_UPDATE), Script(_BUMP), Script(_PUT)
 
 
 def micros(value: datetime) -> int:
@@ -162,6 +171,79 @@ def micros(value: datetime) -> int:
 def ttl_ms(expiry: datetime, now: datetime) -> int:
     # Relative, from the application's clock: the server's clock may differ.
     return max(1, math.ceil((expiry - now).total_seconds() * 1000))
+
+
+def _digits(value: int) -> bytes:
+    # A fixed width keeps every field at its offset; past the year 2286 a
+    # deadline is as good as never.
+    return b"%016d" % min(max(value, 0), _LARGEST)
+
+
+def fixed_header(record: Any) -> bytes:
+    """The first 81 bytes of ``record``'s value: kind and the five numbers."""
+    return b"".join(
+        (
+            SESSION,
+            _digits(micros(record.expiry)),
+            _digits(micros(record.last_seen)),
+            _digits(record.version),
+            _digits(micros(record.created_at)),
+            _digits(micros(record.absolute_expiry)),
+        )
+    )
+
+
+def client_metadata(record: Any) -> bytes:
+    """The client metadata of ``record`` as stored, or b"" when none was recorded."""
+    ip, agent = getattr(record, "ip", None), getattr(record, "user_agent", None)
+    if not ip and not agent:
+        return b""
+    return json.dumps({"ip": ip or None, "ua": agent or ""}).encode()
+
+
+def _user(record: Any) -> bytes:
+    return b"" if record.user_id is None else str(record.user_id).encode()
+
+
+def pack(record: Any, client: bytes = b"") -> bytes:
+    """``record`` as one Redis value (see the module's docstring)."""
+    user = _user(record)
+    return b"".join(
+        (
+            fixed_header(record),
+            b"%06d%06d" % (len(user), len(client)),
+            user,
+            client,
+            record.payload,
+        )
+    )
+
+
+def unpack(value: Any) -> dict[str, Any] | None:
+    """Every field of a stored session value, or None for anything else
+    (a tombstone, a value of another shape)."""
+    if not isinstance(value, bytes) or len(value) < HEAD or value[:1] != SESSION:
+        return None
+    try:
+        numbers = [int(value[i : i + 16]) for i in range(1, 81, 16)]
+        users, clients = int(value[81:87]), int(value[87:93])
+        if len(value) < HEAD + users + clients:
+            return None
+        client = json.loads(value[HEAD + users : HEAD + users + clients] or b"{}")
+    except ValueError:
+        return None
+    expiry, seen, version, created, absolute = numbers
+    return {
+        "expiry": expiry,
+        "last_seen": seen,
+        "version": version,
+        "created_at": created,
+        "absolute_expiry": absolute,
+        "user": value[HEAD : HEAD + users].decode(errors="replace"),
+        "ip": client.get("ip") if isinstance(client, dict) else None,
+        "user_agent": (client.get("ua") if isinstance(client, dict) else "") or "",
+        "payload": value[HEAD + users + clients :],
+    }
 
 
 class RedisSessions:
@@ -203,49 +285,22 @@ class RedisSessions:
     def fetch(self, key_hash: str, now: datetime) -> Loaded | None:
         """The live session stored under ``key_hash``, or None."""
         try:
-            payload, seen, version, expiry, buried = self.client.hmget(
-                self.session_key(key_hash), ("d", "s", "v", "e", "x")
-            )
+            value = self.client.get(self.session_key(key_hash))
         except ResponseError as exc:
             if "WRONGTYPE" in str(exc):
                 return None  # something else sits under the key; never decode it
             raise
-        if (
-            buried
-            or payload is None
-            or seen is None
-            or version is None
-            or expiry is None
-        ):
+        # The hot path: slice the header rather than unpack() all of it.
+        if value is None or len(value) < HEAD or value[:1] != SESSION:
             return None
-        if int(expiry) <= micros(now):
+        try:
+            if int(value[1:17]) <= micros(now):
+                return None
+            seen, version = int(value[17:33]), int(value[33:49])
+            skip = HEAD + int(value[81:87]) + int(value[87:93])
+        except ValueError:
             return None
-        return Loaded(payload, _from_micros(int(seen)), int(version))
-
-    @staticmethod
-    def _fields(record: Any, client: bool = True) -> list[Any]:
-        fields = [
-            "d",
-            record.payload,
-            "s",
-            micros(record.last_seen),
-            "e",
-            micros(record.expiry),
-            "c",
-            micros(record.created_at),
-            "a",
-            micros(record.absolute_expiry),
-            "v",
-            record.version,
-            "u",
-            "" if record.user_id is None else str(record.user_id),
-        ]
-        # Client metadata is written at creation and renewal only, as in the db.
-        for name, attr in (("ip", "ip"), ("ua", "user_agent")):
-            value = getattr(record, attr, None)
-            if client and value:
-                fields += [name, value]
-        return fields
+        return Loaded(value[skip:], _from_micros(seen), version)
 
     def _index(
         self, record: Any, key_hash: str, now: datetime, drop: str | None = None
@@ -267,13 +322,16 @@ class RedisSessions:
         return extra
 
     def insert(self, key_hash: str, record: Any, now: datetime) -> bool:
-        result = INSERT.run(
-            self.client,
-            [self.session_key(key_hash)],
-            [ttl_ms(record.expiry, now), *self._fields(record)],
-            self._index(record, key_hash, now),
-        )
-        return result == 1
+        value = pack(record, client_metadata(record))
+        ttl = ttl_ms(record.expiry, now)
+        index = self._index(record, key_hash, now)
+
+        def build(pipe: Any) -> None:
+            pipe.set(self.session_key(key_hash), value, nx=True, px=ttl)
+            if index is not None:
+                index(pipe)
+
+        return bool(run_pipeline(self.client, build, ())[0])
 
     def update(
         self,
@@ -287,6 +345,8 @@ class RedisSessions:
         keys = [self.session_key(key_hash)]
         if new_hash is not None:
             keys.append(self.session_key(new_hash))
+        # Client metadata is written at creation and renewal only, as in the db.
+        renewal = new_hash is not None
         return UPDATE.run(
             self.client,
             keys,
@@ -294,7 +354,11 @@ class RedisSessions:
                 micros(now),
                 "" if version is None else version,
                 ttl_ms(record.expiry, now),
-                *self._fields(record, client=new_hash is not None),
+                fixed_header(record),
+                _user(record),
+                client_metadata(record) if renewal else b"",
+                "0" if renewal else "1",
+                record.payload,
             ],
             self._index(record, new_hash or key_hash, now, drop=new_hash and key_hash),
         )
@@ -303,7 +367,11 @@ class RedisSessions:
         result = BUMP.run(
             self.client,
             [self.session_key(key_hash)],
-            [micros(now), ttl_ms(expiry, now), micros(now), micros(expiry)],
+            [
+                micros(now),
+                ttl_ms(expiry, now),
+                _digits(micros(expiry)) + _digits(micros(now)),
+            ],
         )
         return result == 1
 
@@ -318,7 +386,11 @@ class RedisSessions:
         PUT.run(
             self.client,
             [self.session_key(key_hash)],
-            [record.version, ttl_ms(record.expiry, now), *self._fields(record)],
+            [
+                record.version,
+                ttl_ms(record.expiry, now),
+                pack(record, client_metadata(record)),
+            ],
         )
 
     def replace(
@@ -329,22 +401,33 @@ class RedisSessions:
         its cookie is sent). True when the new copy was written."""
 
         def build(pipe: Any) -> None:
-            BURY.queue(pipe, [self.session_key(old_hash)], [seconds * 1000])
-            PUT_NEW.queue(
-                pipe,
-                [self.session_key(new_hash)],
-                [ttl_ms(record.expiry, now), *self._fields(record)],
+            pipe.set(self.session_key(old_hash), TOMBSTONE, px=seconds * 1000)
+            # Only where nothing is stored yet, so a token clash can never put
+            # this session's data under another session's key.
+            pipe.set(
+                self.session_key(new_hash),
+                pack(record, client_metadata(record)),
+                nx=True,
+                px=ttl_ms(record.expiry, now),
             )
 
-        return run_pipeline(self.client, build, (BURY, PUT_NEW))[1] == 1
+        return bool(run_pipeline(self.client, build, ())[1])
 
     def forget(self, key_hash: str) -> None:
         self.client.delete(self.session_key(key_hash))
 
     def bury(self, key_hashes: Iterable[str], seconds: int) -> None:
-        """Drop cached copies and keep them from being refilled for ``seconds``."""
-        for key_hash in key_hashes:  # one script per key: cluster slots differ
-            BURY.run(self.client, [self.session_key(key_hash)], [seconds * 1000])
+        """Replace cached copies with tombstones that stop late refills for
+        ``seconds``."""
+        keys = [self.session_key(key_hash) for key_hash in key_hashes]
+        if not keys:
+            return
+
+        def build(pipe: Any) -> None:
+            for key in keys:  # one SET per key: keys of a cluster sit in many slots
+                pipe.set(key, TOMBSTONE, px=seconds * 1000)
+
+        run_pipeline(self.client, build, ())
 
     # -- a user's sessions -----------------------------------------------------
 
@@ -358,32 +441,26 @@ class RedisSessions:
         ]
         if not members:
             return []
+        keys = [self.session_key(key_hash) for key_hash in members]
         pipe = self.client.pipeline(transaction=False)
-        for key_hash in members:
-            pipe.hmget(
-                self.session_key(key_hash), ("s", "e", "c", "a", "u", "ip", "ua")
-            )
+        for key in keys:  # the header and metadata, not the session's data
+            pipe.getrange(key, 0, LISTED - 1)
+        values = pipe.execute()
+        for i, value in enumerate(values):
+            if len(value) == LISTED and unpack(value) is None:
+                values[i] = self.client.get(keys[i])  # longer metadata than usual
         found, dead = [], []
         now_us = micros(now)
-        for key_hash, row in zip(members, pipe.execute(), strict=True):
-            seen, expiry, created, absolute, user, ip, ua = row
-            if expiry is None or int(expiry) <= now_us or user is None:
+        for key_hash, value in zip(members, values, strict=True):
+            row = unpack(value)
+            if row is None or row["expiry"] <= now_us:
                 dead.append(key_hash)
                 continue
-            if user.decode() != str(user_id):
+            if row["user"] != str(user_id):
                 dead.append(key_hash)  # the session now belongs to someone else
                 continue
-            found.append(
-                {
-                    "key_hash": key_hash,
-                    "last_seen": int(seen),
-                    "expiry": int(expiry),
-                    "created_at": int(created),
-                    "absolute_expiry": int(absolute),
-                    "ip": ip.decode() if ip else None,
-                    "user_agent": ua.decode() if ua else "",
-                }
-            )
+            del row["payload"], row["user"], row["version"]
+            found.append({"key_hash": key_hash, **row})
         if dead:
             self.client.zrem(user_key, *dead)
         return found

@@ -2,7 +2,7 @@
 
 tests/conftest.py's ``engine`` fixture runs a test once per entry of
 :data:`ENGINES`. Each engine comes with a view of what it stored
-(``engine.stored``: database rows, Redis hashes or cache entries, all with the
+(``engine.stored``: database rows, Redis values or cache entries, all with the
 same ``hashes()`` / ``get()`` shape) and a counter of the traffic a block of
 code sends to it (``engine.traffic()``).
 
@@ -92,13 +92,40 @@ class DatabaseRows:
         return set(self.model.objects.values_list("key_hash", flat=True))
 
 
-class RedisHashes:
-    """The Redis hashes of the native path, under ``<prefix>s:{<tag>}<rest>``.
+def parse_redis_value(value: bytes | None) -> dict[str, Any] | None:
+    """A Redis session value split by the layout documented in
+    scs_django/redis.py, written out again here so that the tests check it.
+    None for a missing key; ``{"tombstone": True}`` for a tombstone."""
+    if value is None:
+        return None
+    if value == b"x":
+        return {"tombstone": True}
+    assert value[:1] == b"s", value[:100]
+    numbers = [int(value[i : i + 16]) for i in (1, 17, 33, 49, 65)]
+    users, clients = int(value[81:87]), int(value[87:93])
+    user = value[93 : 93 + users].decode()
+    client = json.loads(value[93 + users : 93 + users + clients] or b"{}")
+    return {
+        "tombstone": False,
+        "expiry_micros": numbers[0],
+        "seen_micros": numbers[1],
+        "version": numbers[2],
+        "created_micros": numbers[3],
+        "absolute_micros": numbers[4],
+        "user": user,
+        "ip": client.get("ip"),
+        "user_agent": client.get("ua", ""),
+        "data": value[93 + users + clients :],
+    }
 
-    ``get()`` returns every field of the hash (names decoded, values raw bytes,
-    the payload ``d`` included) plus the key, its PTTL, and the columns the
-    database view has: ``key_hash``, ``data``, ``version``, ``expiry``,
-    ``last_seen``, ``user_id``.
+
+class RedisValues:
+    """The Redis strings of the native path, under ``<prefix>s:{<tag>}<rest>``.
+
+    ``get()`` returns the fields of the value (see :func:`parse_redis_value`)
+    plus the key, its PTTL, and the columns the database view has:
+    ``key_hash``, ``data``, ``version``, ``expiry``, ``last_seen``,
+    ``user_id``.
     """
 
     def __init__(self, client: Any, prefix: str) -> None:
@@ -124,50 +151,59 @@ class RedisHashes:
             found[match["tag"] + match["rest"]] = key
         return found
 
-    def raw(self, key_hash: str) -> dict[str, bytes]:
-        """The hash's fields as stored, tombstones and expired copies included."""
-        fields = self.client.hgetall(self.key(key_hash))
-        return {name.decode(): value for name, value in fields.items()}
+    def raw(self, key_hash: str) -> dict[str, Any] | None:
+        """The value as stored, tombstones and expired copies included."""
+        return parse_redis_value(self.client.get(self.key(key_hash)))
 
     def get(self, key_hash: str | None) -> dict[str, Any] | None:
         """The live session stored under ``key_hash``, or None."""
         if key_hash is None:
             return None
         fields = self.raw(key_hash)
-        if "x" in fields or "e" not in fields or int(fields["e"]) <= now_micros():
+        if (
+            fields is None
+            or fields["tombstone"]
+            or fields["expiry_micros"] <= now_micros()
+        ):
             return None
-        user = fields["u"].decode()
         return {
             **fields,
             "key": self.key(key_hash),
             "pttl": self.client.pttl(self.key(key_hash)),
             "key_hash": key_hash,
-            "data": fields["d"],
-            "version": int(fields["v"]),
-            "expiry": from_micros(fields["e"]),
-            "last_seen": from_micros(fields["s"]),
-            "user_id": user or None,
+            "expiry": from_micros(fields["expiry_micros"]),
+            "last_seen": from_micros(fields["seen_micros"]),
+            "user_id": fields["user"] or None,
         }
 
-    def _states(self) -> dict[str, tuple[bytes | None, bytes | None]]:
+    def _states(self) -> dict[str, dict[str, Any] | None]:
         keys = self.keys()
         pipe = self.client.pipeline(transaction=False)
         for key in keys.values():
-            pipe.hmget(key, ("e", "x"))
-        return dict(zip(keys, pipe.execute(), strict=True))
+            pipe.get(key)
+        return {
+            key_hash: parse_redis_value(value)
+            for key_hash, value in zip(keys, pipe.execute(), strict=True)
+        }
 
     def hashes(self) -> set[str]:
         """The token hashes of every live session (tombstones left out)."""
         now = now_micros()
         return {
             key_hash
-            for key_hash, (expiry, buried) in self._states().items()
-            if buried is None and expiry is not None and int(expiry) > now
+            for key_hash, state in self._states().items()
+            if state is not None
+            and not state["tombstone"]
+            and state["expiry_micros"] > now
         }
 
     def tombstones(self) -> set[str]:
         """The token hashes a cached_db tombstone keeps from being cached."""
-        return {key_hash for key_hash, (_, buried) in self._states().items() if buried}
+        return {
+            key_hash
+            for key_hash, state in self._states().items()
+            if state is not None and state["tombstone"]
+        }
 
 
 class CacheEntries:
@@ -274,7 +310,7 @@ class Engine:
     id: str
     spec: EngineSpec
     store_class: Any
-    stored: Any  # DatabaseRows, RedisHashes or CacheEntries: the store of record
+    stored: Any  # DatabaseRows, RedisValues or CacheEntries: the store of record
 
     @property
     def alias(self) -> str:
@@ -300,9 +336,9 @@ class Engine:
 
         return get_redis_connection(self.spec.cache)
 
-    def cached(self) -> RedisHashes:
+    def cached(self) -> RedisValues:
         """cached_db on Redis: the copies kept in front of the database."""
-        return RedisHashes(self.redis(), caches["redis"].make_key(CACHED_DB_PREFIX))
+        return RedisValues(self.redis(), caches["redis"].make_key(CACHED_DB_PREFIX))
 
     def traffic(self) -> Any:
         return store_traffic(self.alias)
@@ -323,7 +359,7 @@ def _view(spec: EngineSpec, store_class: Any) -> Any:
     if spec.cache == "redis":
         from django_redis import get_redis_connection
 
-        return RedisHashes(
+        return RedisValues(
             get_redis_connection("redis"), caches["redis"].make_key(SESSION_PREFIX)
         )
     return CacheEntries(caches[spec.cache], SESSION_PREFIX)

@@ -15,6 +15,8 @@ import pickle
 import time
 from collections import Counter
 from contextlib import contextmanager
+from datetime import datetime, timedelta
+from datetime import timezone as dt_timezone
 
 import pytest
 import redis
@@ -24,12 +26,13 @@ from django.conf import settings as django_settings
 from django.core.cache import caches
 from django.test import AsyncClient, Client
 
+from scs_django import codec, tokens
 from scs_django import redis as scs_redis
-from scs_django import tokens
+from scs_django.backends.base import Record
 from scs_django.backends.cache import redis_sessions
 from scs_django.exceptions import SessionStoreUnavailable
 from tests import views
-from tests.engines import REDIS_ENGINES, RedisHashes, now_micros
+from tests.engines import REDIS_ENGINES, RedisValues, now_micros
 from tests.factories import PASSWORD
 from tests.servers import RedisServer, free_port
 
@@ -171,16 +174,16 @@ def request_case(client, user, settings, clock, case):
 # case: (round trips, commands the client sent, as the server logged them)
 CACHE_REDIS_REQUESTS = {
     "untouched": (0, []),
-    "read": (1, ["HMGET"]),
-    "write": (2, ["HMGET", "EVALSHA"]),
-    "create": (1, ["EVALSHA"]),
+    "read": (1, ["GET"]),
+    "write": (2, ["GET", "EVALSHA"]),
+    "create": (1, ["SET"]),
     # Read, then one pipeline: the renaming script and the user's index.
     "login": (
         2,
-        ["HMGET", "EVALSHA", "ZREM", "ZADD", "ZREMRANGEBYSCORE", "PEXPIRE", "PEXPIRE"],
+        ["GET", "EVALSHA", "ZREM", "ZADD", "ZREMRANGEBYSCORE", "PEXPIRE", "PEXPIRE"],
     ),
-    "idle-read-inside-touch-interval": (1, ["HMGET"]),
-    "idle-read-past-touch-interval": (2, ["HMGET", "EVALSHA"]),
+    "idle-read-inside-touch-interval": (1, ["GET"]),
+    "idle-read-past-touch-interval": (2, ["GET", "EVALSHA"]),
 }
 
 
@@ -214,23 +217,25 @@ def test_login_renames_the_session_in_one_script(
     with measured(engine, server) as traffic:
         assert login(client, user).status_code == 302
     assert traffic.redis_round_trips <= 2
-    assert server.stats["rename"] == 1
+    # One script wrote the new key and deleted the old one.
+    assert server.stats["evalsha"] == 1
+    assert (server.stats["set"], server.stats["del"]) == (1, 1)
     assert engine.redis().exists(engine.stored.key(tokens.hash_token(anonymous))) == 0
     assert client.get("/read/").json()["user"] == str(user.pk)
 
 
 @on_cache_redis
 def test_first_write_after_a_script_flush_loads_the_script_once(engine, client):
+    assert client.get("/write/").cookies[COOKIE].value  # a SET NX: no script
     engine.redis().script_flush()
     with engine.traffic() as traffic:
-        first = client.get("/write/")
-    # EVALSHA answered NOSCRIPT, SCRIPT LOAD, EVALSHA again.
-    assert traffic.redis_round_trips == 3
-    assert first.cookies[COOKIE].value
+        client.get("/write/", {"value": "again"})
+    # GET; EVALSHA answered NOSCRIPT, SCRIPT LOAD, EVALSHA again.
+    assert traffic.redis_round_trips == 4
     with engine.traffic() as traffic:
-        Client().get("/write/")
-    assert traffic.redis_round_trips == 1
-    assert client.get("/read/").json()["value"] == "written"
+        client.get("/write/", {"value": "third"})
+    assert traffic.redis_round_trips == 2
+    assert client.get("/read/").json()["value"] == "third"
 
 
 @on_cached_db
@@ -243,20 +248,20 @@ def test_cached_db_warm_read_is_one_redis_command_and_no_sql(
     assert response.json()["value"] == "cart"
     assert traffic.queries == []
     assert traffic.redis_round_trips == 1
-    assert server.commands == ["HMGET"]
-    assert server.stats == {"hmget": 1}
+    assert server.commands == ["GET"]
+    assert server.stats == {"get": 1}
 
 
 # case: (session statements, round trips, commands the client sent)
 CACHED_DB_REQUESTS = {
     "untouched": (0, 0, []),
-    "read": (0, 1, ["HMGET"]),
-    "write": (1, 2, ["HMGET", "EVALSHA"]),  # UPDATE; cache read, then refill
+    "read": (0, 1, ["GET"]),
+    "write": (1, 2, ["GET", "EVALSHA"]),  # UPDATE; cache read, then refill
     "create": (1, 1, ["EVALSHA"]),  # INSERT, then fill
     # At most: the same targets as the db engine and the cache engine.
     "login": (3, 2, None),
-    "idle-read-inside-touch-interval": (0, 1, ["HMGET"]),
-    "idle-read-past-touch-interval": (1, 2, ["HMGET", "EVALSHA"]),
+    "idle-read-inside-touch-interval": (0, 1, ["GET"]),
+    "idle-read-past-touch-interval": (1, 2, ["GET", "EVALSHA"]),
 }
 
 
@@ -293,13 +298,13 @@ def test_cached_db_cold_read_fills_the_cache_once(engine, server, warm_scripts, 
     with measured(engine, server) as traffic:
         assert client.get("/read/").json()["value"] == "cart"
     assert len(session_queries(traffic)) == 1
-    assert server.commands == ["HMGET", "EVALSHA"]
+    assert server.commands == ["GET", "EVALSHA"]
     key_hash = tokens.hash_token(token)
     assert engine.cached().get(key_hash)["data"] == engine.stored.get(key_hash)["data"]
     with measured(engine, server) as traffic:
         client.get("/read/")
     assert traffic.queries == []
-    assert server.commands == ["HMGET"]
+    assert server.commands == ["GET"]
 
 
 # -- the TTL is the time left -----------------------------------------------------------
@@ -321,7 +326,7 @@ def test_key_ttl_is_the_time_left_until_the_first_deadline(
     token = start_session(client)
     stored = engine.stored.get(tokens.hash_token(token))
     assert seconds * 1000 - 2000 < stored["pttl"] <= seconds * 1000
-    left = (int(stored["e"]) - now_micros()) / 1000
+    left = (stored["expiry_micros"] - now_micros()) / 1000
     assert abs(stored["pttl"] - left) < 2000
 
 
@@ -372,7 +377,7 @@ def restart(server, settings):
 def test_cached_db_serves_every_session_from_the_database_while_redis_is_down(
     engine, doomed, settings
 ):
-    cached = RedisHashes(
+    cached = RedisValues(
         redis.Redis.from_url(doomed.url), caches["doomed"].make_key("scs:cdb:")
     )
     reader, writer, leaver = Client(), Client(), Client()
@@ -593,12 +598,13 @@ def plant(engine, token, canary, where):
     client = engine.redis()
     if where == "string-under-session-key":
         client.set(view.key(key_hash), canary, px=60_000)
-    elif where == "d-field-of-a-session-hash":
+    elif where == "payload-of-a-session-value":
+        # A well-formed, live value whose payload is the pickle.
         now = now_micros()
         later = now + 3600 * 1_000_000
-        fields = {"d": canary, "s": now, "e": later, "c": now, "a": later, "v": 1}
-        client.hset(view.key(key_hash), mapping={**fields, "u": "1"})
-        client.pexpire(view.key(key_hash), 60_000)
+        head = b"s" + b"".join(b"%016d" % n for n in (later, now, 1, now, later))
+        value = head + b"000001000000" + b"1" + canary
+        client.set(view.key(key_hash), value, px=60_000)
     else:
         assert where == "django-cache-api-key"
         # Where Django's cache API would keep a session (scs_django's generic
@@ -610,7 +616,7 @@ def plant(engine, token, canary, where):
 @on_redis_engines
 @pytest.mark.parametrize(
     "where",
-    ["string-under-session-key", "d-field-of-a-session-hash", "django-cache-api-key"],
+    ["string-under-session-key", "payload-of-a-session-value", "django-cache-api-key"],
 )
 def test_a_pickled_payload_is_never_unpickled(engine, client, canary, where):
     token = tokens.new_token()
@@ -749,11 +755,11 @@ def test_async_requests_and_store_methods_on_redis(engine, server, warm_scripts)
     assert response.json()["value"] == "from-async"
     assert COOKIE not in response.cookies
     assert traffic.redis_round_trips == 1
-    assert server.commands == ["HMGET"]
+    assert server.commands == ["GET"]
     with measured(engine, server) as traffic:
         response = async_to_sync(client.get)("/async/write/", {"value": "again"})
     assert traffic.redis_round_trips == 2
-    assert server.commands == ["HMGET", "EVALSHA"]
+    assert server.commands == ["GET", "EVALSHA"]
     renewed = async_to_sync(client.get)("/renew/").cookies[COOKIE].value
     assert renewed != token
     assert second_client(token).get("/read/").json()["value"] is None
@@ -794,3 +800,123 @@ def test_scs_cleanup_prunes_dead_members_of_user_indexes(engine, user_factory):
     assert "prunes the per-user indexes" in out.getvalue()
     members = {m.decode() for m in engine.redis().zrange(index, 0, -1)}
     assert members == {tokens.hash_token(laptop.cookies[COOKIE].value)}
+
+
+# -- the stored value ----------------------------------------------------------------------
+
+
+@on_redis_engines
+def test_an_idle_touch_rewrites_only_the_two_times_in_place(
+    engine, server, warm_scripts, client, settings
+):
+    settings.SCS = {"IDLE_TIMEOUT": 1800, "TOUCH_INTERVAL": 60}
+    view = engine.stored if engine.kind == "cache" else engine.cached()
+    with time_machine.travel("2026-03-01 12:00:00+00:00", tick=False) as clock:
+        key_hash = tokens.hash_token(start_session(client))
+        before = view.raw(key_hash)
+        clock.shift(61)
+        with server.count():
+            assert client.get("/read/").json()["value"] == "cart"
+        after = view.raw(key_hash)
+    # SETRANGE over the header: the data is neither re-encoded nor re-sent.
+    assert server.stats.get("setrange") == 1
+    assert "set" not in server.stats
+    assert after["seen_micros"] == before["seen_micros"] + 61_000_000
+    assert after["expiry_micros"] == before["expiry_micros"] + 61_000_000
+    unchanged = ("data", "version", "created_micros", "absolute_micros", "user")
+    assert [after[f] for f in unchanged] == [before[f] for f in unchanged]
+
+
+def far_record(user_id, *, years=1, agent=""):
+    now = datetime.now(dt_timezone.utc)
+    later = now + timedelta(days=365 * years)
+    return Record(
+        payload=codec.encode(
+            {"value": "far"},
+            created=now_micros(),
+            absolute=now_micros() + years * 365 * 86_400_000_000,
+        ),
+        created_at=now,
+        absolute_expiry=later,
+        expiry=later,
+        last_seen=now,
+        version=1,
+        user_id=user_id,
+        ip="203.0.113.0",
+        user_agent=agent,
+    )
+
+
+@on_cache_redis
+def test_listing_reads_a_user_id_longer_than_the_usual_header(engine):
+    ops = redis_sessions()
+    user_id = "u" * (scs_redis.LISTED + 100)  # a string primary key, absurdly long
+    record = far_record(user_id, agent="agent")
+    key_hash = tokens.hash_token(tokens.new_token())
+    assert ops.insert(key_hash, record, record.last_seen)
+    [listed] = ops.user_sessions(user_id, record.last_seen)
+    assert listed["key_hash"] == key_hash
+    assert (listed["ip"], listed["user_agent"]) == ("203.0.113.0", "agent")
+    assert engine.stored.get(key_hash)["user"] == user_id
+
+
+@on_cache_redis
+def test_a_deadline_past_the_header_width_is_stored_as_the_largest(engine):
+    ops = redis_sessions()
+    record = far_record(7, years=400)  # past the year 2286
+    key_hash = tokens.hash_token(tokens.new_token())
+    assert ops.insert(key_hash, record, record.last_seen)
+    stored = engine.stored.get(key_hash)
+    assert stored["absolute_micros"] == stored["expiry_micros"] == 10**16 - 1
+    loaded = ops.fetch(key_hash, record.last_seen)
+    assert loaded is not None and loaded.payload == record.payload
+    assert ops.bump(key_hash, record.last_seen, record.expiry)
+
+
+def head(kind=b"s", expiry=None, *, users=0, clients=0):
+    now = now_micros()
+    later = now + 3600 * 1_000_000 if expiry is None else expiry
+    numbers = b"".join(b"%016d" % n for n in (later, now, 1, now, later))
+    return kind + numbers + b"%06d%06d" % (users, clients)
+
+
+MALFORMED_VALUES = {
+    "empty": b"",
+    "short": b"s123",
+    "letters-in-the-header": b"s" + b"z" * 120,
+    "tombstone": b"x",
+    "other-kind": head(b"q") + b'{"c":1}',
+    "expired": head(expiry=1) + b"data",
+    "lengths-past-the-end": head(users=500, clients=500) + b"1",
+    "client-metadata-not-json": head(users=1, clients=3) + b"1{{{" + b"data",
+    "payload-not-an-envelope": head() + b"\x80\x04garbage",
+}
+
+
+@on_redis_engines
+@pytest.mark.parametrize("value", list(MALFORMED_VALUES))
+def test_a_malformed_value_is_no_session(engine, value, client):
+    token = tokens.new_token()
+    view = engine.stored if engine.kind == "cache" else engine.cached()
+    engine.redis().set(view.key(tokens.hash_token(token)), MALFORMED_VALUES[value])
+    client.cookies[COOKIE] = token
+    response = client.get("/read/")
+    assert response.status_code == 200
+    assert response.json()["value"] is None
+    assert COOKIE not in response.cookies
+    # A write starts a new session under a new token, never over the value.
+    response = client.get("/write/", {"value": "fresh"})
+    assert response.cookies[COOKIE].value not in ("", token)
+    planted = engine.redis().get(view.key(tokens.hash_token(token)))
+    assert planted == MALFORMED_VALUES[value]
+
+
+@on_redis_engines
+def test_a_hash_under_a_session_key_is_no_session(engine, client):
+    token = tokens.new_token()
+    view = engine.stored if engine.kind == "cache" else engine.cached()
+    engine.redis().hset(view.key(tokens.hash_token(token)), mapping={"d": b"x"})
+    client.cookies[COOKIE] = token
+    response = client.get("/read/")
+    assert response.status_code == 200
+    assert response.json()["value"] is None
