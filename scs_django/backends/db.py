@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import weakref
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from asgiref.sync import sync_to_async
 from django.contrib.sessions.backends.base import CreateError
@@ -51,6 +52,84 @@ def _client(record: Record) -> dict[str, Any]:
     return {"ip": record.ip, "user_agent": record.user_agent}
 
 
+class _CompiledFetch(NamedTuple):
+    """The read of a live session, compiled by the ORM for one connection."""
+
+    sql: str
+    params: tuple[Any, ...]  # the probe's; the two slots below change per read
+    key_slot: int
+    now_slot: int
+    key_field: Any
+    expiry_field: Any
+    converters: tuple[tuple[int, tuple[list[Any], Any]], ...]  # as SQLCompiler's
+
+
+# Building and compiling the read through the ORM was most of the Python time
+# a read cost, and its SQL never changes, so it is compiled once per
+# connection wrapper (Django keeps one per thread and alias, so no thread uses
+# another's) and per model. None: the ORM's SQL could not be reused.
+_compiled: weakref.WeakKeyDictionary[Any, dict[Any, _CompiledFetch | None]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _compile_fetch(model: Any, alias: str) -> _CompiledFetch | None:
+    connection = connections[alias]
+    key_field = model._meta.get_field("key_hash")
+    expiry_field = model._meta.get_field("expiry")
+    key_probe, now_probe = "scs-probe-key-hash", timezone.now()
+    rows = model.objects.filter(key_hash=key_probe, expiry__gt=now_probe)
+    compiler = rows.values_list(*_LOADED)[:1].query.get_compiler(using=alias)
+    sql, params = compiler.as_sql()
+    params = tuple(params)
+    slots = []
+    # Found by value rather than assumed: the order is the ORM's business.
+    for field, probe in ((key_field, key_probe), (expiry_field, now_probe)):
+        value = field.get_db_prep_value(probe, connection, prepared=False)
+        if params.count(value) != 1:
+            return None
+        slots.append(params.index(value))
+    # as_sql() set up compiler.select; these are what values_list would apply.
+    selected = [column for column, _, _ in compiler.select[: compiler.col_count]]
+    converters = tuple(compiler.get_converters(selected).items())
+    return _CompiledFetch(sql, params, *slots, key_field, expiry_field, converters)
+
+
+def _compiled_fetch(model: Any, alias: str) -> _CompiledFetch | None:
+    per_model = _compiled.setdefault(connections[alias], {})
+    if model not in per_model:
+        per_model[model] = _compile_fetch(model, alias)
+    return per_model[model]
+
+
+def _run_fetch(
+    compiled: _CompiledFetch, alias: str, key_hash: str, now: datetime
+) -> Loaded | None:
+    connection = connections[alias]
+    params = list(compiled.params)
+    # The preparation the ORM gives these values in the lookups.
+    params[compiled.key_slot] = compiled.key_field.get_db_prep_value(
+        key_hash, connection, prepared=False
+    )
+    params[compiled.now_slot] = compiled.expiry_field.get_db_prep_value(
+        now, connection, prepared=False
+    )
+    # The connection's cursor wrapper, as the ORM's: query logging, execute
+    # wrappers and error translation all still apply.
+    with connection.cursor() as cursor:
+        cursor.execute(compiled.sql, params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    row = list(row)
+    for pos, (convs, expression) in compiled.converters:
+        for convert in convs:
+            row[pos] = convert(row[pos], expression, connection)
+    payload, last_seen, version = row
+    # Some drivers return a memoryview for a BinaryField.
+    return Loaded(bytes(payload), last_seen, version)
+
+
 class SessionStore(ScsSessionStore):
     """Database session engine: ``SESSION_ENGINE = "scs_django.backends.db"``."""
 
@@ -84,14 +163,17 @@ class SessionStore(ScsSessionStore):
         }
 
     def _fetch(self, key_hash: str, now: datetime) -> Loaded | None:
-        rows = list(self._live(key_hash, now).values_list(*_LOADED)[:1])
-        return Loaded(*rows[0]) if rows else None
+        alias = router.db_for_read(self.model)  # as the manager would route it
+        compiled = _compiled_fetch(self.model, alias)
+        if compiled is not None:
+            return _run_fetch(compiled, alias, key_hash, now)
+        rows = self._live(key_hash, now).using(alias).values_list(*_LOADED)[:1]
+        for payload, last_seen, version in rows:
+            return Loaded(bytes(payload), last_seen, version)
+        return None
 
-    async def _afetch(self, key_hash: str, now: datetime) -> Loaded | None:
-        rows = [
-            row async for row in self._live(key_hash, now).values_list(*_LOADED)[:1]
-        ]
-        return Loaded(*rows[0]) if rows else None
+    # No _afetch of its own: the base class runs _fetch in a thread, which is
+    # what the async ORM would do with this query too.
 
     def _insert(self, key_hash: str, record: Record) -> bool:
         obj = self.model(key_hash=key_hash, **self._fields(record), **_client(record))
