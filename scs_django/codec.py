@@ -26,12 +26,14 @@ class Envelope(NamedTuple):
 
 
 @lru_cache(maxsize=8)
-def _serializer_class(path: str) -> Any:
-    return import_string(path)
+def _serializer_for(path: str) -> Any:
+    # One instance per path: Django's serializers keep no state, and this sits
+    # on every read.
+    return import_string(path)()
 
 
 def _serializer() -> Any:
-    return _serializer_class(settings.SESSION_SERIALIZER)()
+    return _serializer_for(settings.SESSION_SERIALIZER)
 
 
 def encode(data: dict[str, Any], *, created: int, absolute: int) -> bytes:
@@ -57,7 +59,8 @@ def decode(blob: bytes | memoryview | None) -> Envelope | None:
     """Return the envelope in ``blob``, or None when it is not one we wrote."""
     if not blob:
         return None
-    blob = bytes(blob)
+    if not isinstance(blob, bytes):
+        blob = bytes(blob)
     if blob[:1] != PLAIN:
         return None
     try:

@@ -34,6 +34,10 @@ def _sent_once_as_is(request: HttpRequest, token: str) -> bool:
     if header is None:
         return True  # request.COOKIES was filled in by hand (RequestFactory)
     name = settings.SESSION_COOKIE_NAME
+    if header.count(name) == 1 and f"{name}={token}" in header:
+        # The usual case, without splitting the header: the name appears once,
+        # followed by the bare token (a quoted value would not contain it).
+        return True
     sent = [
         value.strip()
         for key, eq, value in (chunk.partition("=") for chunk in header.split(";"))
@@ -64,7 +68,8 @@ class SessionMiddleware(DjangoSessionMiddleware):
         request.session = self.SessionStore(token)
         if isinstance(request.session, ScsSessionStore):
             request.session.defer_renewal = True
-            if conf.get("RECORD_IP") or conf.get("RECORD_USER_AGENT"):
+            scs = conf.get_settings()
+            if scs["RECORD_IP"] or scs["RECORD_USER_AGENT"]:
                 request.session.client = metadata.client_of(request)
         context.enter(request)
 

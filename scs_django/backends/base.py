@@ -9,9 +9,8 @@ invariants.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
@@ -20,6 +19,8 @@ from typing import Any, NamedTuple
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.sessions.backends.base import CreateError, SessionBase, UpdateError
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 from django.utils import timezone
 
 from .. import codec, conf, context, tokens
@@ -96,7 +97,22 @@ def _to_micros(value: datetime) -> int:
 
 def _from_micros(micros: int) -> datetime:
     value = _EPOCH + micros * _MICROSECOND
-    return value if settings.USE_TZ else timezone.make_naive(value)
+    return value if _use_tz() else timezone.make_naive(value)
+
+
+_USE_TZ: list[bool] = []  # settings.USE_TZ, read once: this runs on every read
+
+
+def _use_tz() -> bool:
+    if not _USE_TZ:
+        _USE_TZ.append(settings.USE_TZ)
+    return _USE_TZ[0]
+
+
+@receiver(setting_changed)
+def _reset_use_tz(*, setting: str, **kwargs: Any) -> None:
+    if setting == "USE_TZ":
+        _USE_TZ.clear()
 
 
 def _as_datetime(value: datetime | str) -> datetime:
@@ -115,6 +131,29 @@ def _idle_seconds(expiry: Any) -> int | None:
     if isinstance(expiry, int) and not isinstance(expiry, bool) and expiry > 0:
         return expiry
     return conf.get("IDLE_TIMEOUT") or None
+
+
+def _unavailable(exc: BaseException) -> SessionStoreUnavailable:
+    return SessionStoreUnavailable(
+        f"The session store is unavailable ({exc.__class__.__name__})."
+    )
+
+
+class _Guard:
+    # A class rather than a @contextmanager: this wraps every store call, and
+    # a generator-based context costs several times more.
+    __slots__ = ("store",)
+
+    def __init__(self, store: ScsSessionStore) -> None:
+        self.store = store
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: Any, exc: Any, traceback: Any) -> None:
+        if kind is not None and issubclass(kind, self.store.unavailable_errors):
+            self.store.store_error = True
+            raise _unavailable(exc) from exc
 
 
 class ScsSessionStore(SessionBase):
@@ -279,15 +318,10 @@ class ScsSessionStore(SessionBase):
 
     # -- loading ------------------------------------------------------------------
 
-    @contextlib.contextmanager
-    def _guard(self) -> Iterator[None]:
-        try:
-            yield
-        except self.unavailable_errors as exc:
-            self.store_error = True
-            raise SessionStoreUnavailable(
-                f"The session store is unavailable ({exc.__class__.__name__})."
-            ) from exc
+    def _guard(self) -> _Guard:
+        """A context in which the engine's ``unavailable_errors`` become
+        :class:`SessionStoreUnavailable` (and mark the session)."""
+        return _Guard(self)
 
     def _forget(self) -> dict[str, Any]:
         self._session_key = None
@@ -360,18 +394,29 @@ class ScsSessionStore(SessionBase):
         if key_hash is None:
             return self._forget()
         now = timezone.now()
-        with self._guard_load():
+        try:
             return self._seen(self._adopt(self._fetch(key_hash, now), now))
-        return self._forget()  # the store is down and the site fails open
+        except (SessionStoreUnavailable, *self.unavailable_errors) as exc:
+            return self._unavailable_at_load(exc)
 
     async def aload(self) -> dict[str, Any]:
         key_hash = self.key_hash
         if key_hash is None:
             return self._forget()
         now = timezone.now()
-        with self._guard_load():
+        try:
             data = self._adopt(await self._afetch(key_hash, now), now)
             return await self._aseen(data)
+        except (SessionStoreUnavailable, *self.unavailable_errors) as exc:
+            return self._unavailable_at_load(exc)
+
+    def _unavailable_at_load(self, exc: BaseException) -> dict[str, Any]:
+        self.store_error = True
+        if not conf.get("FAIL_OPEN"):
+            if isinstance(exc, SessionStoreUnavailable):
+                raise exc
+            raise _unavailable(exc) from exc
+        logger.warning("Session store unavailable; going on without a session.")
         return self._forget()
 
     def _seen(self, data: dict[str, Any]) -> dict[str, Any]:
@@ -389,16 +434,6 @@ class ScsSessionStore(SessionBase):
                 sender=type(self), key_hash=dead, request=context.request_of(self)
             )
         return data
-
-    @contextlib.contextmanager
-    def _guard_load(self) -> Iterator[None]:
-        try:
-            with self._guard():
-                yield
-        except SessionStoreUnavailable:
-            if not conf.get("FAIL_OPEN"):
-                raise
-            logger.warning("Session store unavailable; going on without a session.")
 
     def exists(self, session_key: str | None) -> bool:
         if not tokens.is_well_formed(session_key):
