@@ -5,7 +5,8 @@ requests through Django's WSGI handler for each engine, and prints, per
 request type: microseconds per request (median of all requests), SQL
 statements and Redis commands (round trips in brackets).
 
-    python benchmarks/requests.py [--iterations 400] [--rounds 3]
+    python benchmarks/requests.py [--iterations 200] [--rounds 6]
+    python benchmarks/requests.py --engine 'scs db' --request 'read existing'
 """
 
 from __future__ import annotations
@@ -165,7 +166,8 @@ def scenario(
 
     def prepare() -> None:
         if request in ("no session touched", "read existing", "write existing"):
-            state.setdefault("cookie", driver.new_session())
+            if "cookie" not in state:
+                state["cookie"] = driver.new_session()
         elif request == "read, idle timeout on":
             state["cookie"] = driver.new_session()
         elif request == "login (renew)":
@@ -231,12 +233,7 @@ class Counter:
         self._connection.force_debug_cursor = False
 
 
-def measure(
-    engine: str, request: str, iterations: int, rounds: int
-) -> tuple[float, str, str]:
-    from django.core.cache import cache
-    from django.test.utils import override_settings
-
+def overrides_for(engine: str, request: str) -> dict[str, Any]:
     module, middleware = ENGINES[engine]
     overrides: dict[str, Any] = {
         "SESSION_ENGINE": module,
@@ -252,35 +249,75 @@ def measure(
             overrides["SCS"] = {"IDLE_TIMEOUT": 1800, "TOUCH_INTERVAL": 60}
         else:
             overrides["SESSION_SAVE_EVERY_REQUEST"] = True  # Django's way to slide
-    with override_settings(**overrides):
-        cache.clear()
-        driver = Driver()
-        prepare, run = scenario(request, driver)
-        for _ in range(20):  # warm connections, scripts, caches
+    return overrides
+
+
+def measure(
+    engines: list[str], request: str, iterations: int, rounds: int
+) -> dict[str, tuple[float, str, str]]:
+    """Time ``request`` on every engine, taking turns: each round runs
+    ``iterations`` requests per engine, in a rotating order, so that a slow
+    spell of the machine falls on all engines alike."""
+    from django.core.cache import cache
+    from django.test.utils import override_settings
+
+    samples: dict[str, list[float]] = {engine: [] for engine in engines}
+    states: dict[str, tuple[Any, Any]] = {}
+    cache.clear()
+    for turn in range(rounds):
+        order = engines[turn % len(engines) :] + engines[: turn % len(engines)]
+        for engine in order:
+            with override_settings(**overrides_for(engine, request)):
+                if engine not in states:
+                    driver = Driver()
+                    states[engine] = scenario(request, driver)
+                prepare, run = states[engine]
+                for _ in range(20):  # warm connections, scripts, caches
+                    prepare()
+                    run()
+                for _ in range(iterations):
+                    prepare()
+                    samples[engine].append(run())
+    results = {}
+    for engine in engines:
+        with override_settings(**overrides_for(engine, request)):
+            prepare, run = states[engine]
             prepare()
-            run()
-        # The median of every request: a VM's scheduling hiccups and GC pauses
-        # land in the tail, not in the middle.
-        samples = []
-        for _ in range(rounds * iterations):
-            prepare()
-            samples.append(run())
-        best = statistics.median(samples)
-        prepare()
-        with Counter() as counted:
-            run()
-    redis_cell = (
-        f"{counted.redis_commands} ({counted.redis_trips})"
-        if counted.redis_trips
-        else "0"
-    )
-    return best * 1e6, str(counted.sql), redis_cell
+            with Counter() as counted:
+                run()
+        redis_cell = (
+            f"{counted.redis_commands} ({counted.redis_trips})"
+            if counted.redis_trips
+            else "0"
+        )
+        # The median: a VM's scheduling hiccups and GC pauses land in the
+        # tail, not in the middle.
+        results[engine] = (
+            statistics.median(samples[engine]) * 1e6,
+            str(counted.sql),
+            redis_cell,
+        )
+    return results
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--iterations", type=int, default=400)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--iterations", type=int, default=200)
+    parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument(
+        "--engine",
+        dest="engines",
+        action="append",
+        choices=list(ENGINES),
+        help="only this engine (repeat for more)",
+    )
+    parser.add_argument(
+        "--request",
+        dest="requests",
+        action="append",
+        choices=REQUESTS,
+        help="only this request (repeat for more)",
+    )
     args = parser.parse_args()
 
     from tests.servers import PostgresServer, RedisServer
@@ -295,12 +332,13 @@ def main() -> None:
         call_command("migrate", verbosity=0)
         get_user_model().objects.create_user("bench", password="bench")  # noqa: S106
 
+        engines = [e for e in ENGINES if not args.engines or e in args.engines]
+        requests = [r for r in REQUESTS if not args.requests or r in args.requests]
         rows = []
-        for request in REQUESTS:
-            for engine in ENGINES:
-                micros, sql, redis_cell = measure(
-                    engine, request, args.iterations, args.rounds
-                )
+        for request in requests:
+            results = measure(engines, request, args.iterations, args.rounds)
+            for engine in engines:
+                micros, sql, redis_cell = results[engine]
                 rows.append((request, engine, f"{micros:.0f}", sql, redis_cell))
                 print(
                     f"{request:24} {engine:22} {micros:8.0f} µs  sql={sql} redis={redis_cell}",
