@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import weakref
-from collections.abc import Iterable
-from datetime import datetime
+from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
 from asgiref.sync import sync_to_async
 from django.contrib.sessions.backends.base import CreateError
+from django.core.exceptions import ValidationError
 from django.db import (
     IntegrityError,
     InterfaceError,
@@ -18,6 +20,7 @@ from django.db import (
     router,
     transaction,
 )
+from django.db.models.sql import UpdateQuery
 from django.utils import timezone
 from django.utils.functional import cached_property
 
@@ -52,72 +55,207 @@ def _client(record: Record) -> dict[str, Any]:
     return {"ip": record.ip, "user_agent": record.user_agent}
 
 
-class _CompiledFetch(NamedTuple):
-    """The read of a live session, compiled by the ORM for one connection."""
+# Columns an update sets, and the same from a record.
+_WRITTEN = (
+    "data",
+    "created_at",
+    "absolute_expiry",
+    "expiry",
+    "last_seen",
+    "version",
+    "user_id",
+)
+
+
+def _written(record: Record) -> tuple[Any, ...]:
+    return (
+        record.payload,
+        record.created_at,
+        record.absolute_expiry,
+        record.expiry,
+        record.last_seen,
+        record.version,
+        record.user_id,
+    )
+
+
+_TOUCHED = ("last_seen", "expiry")
+
+# Reading, writing and touching a session were mostly the Python time of
+# building and compiling their statements through the ORM, and the SQL never
+# changes: so the ORM compiles each once per connection wrapper (Django keeps
+# one per thread and alias, so no thread uses another's) and model, with probe
+# values in place of the real ones; each run puts the real values, prepared as
+# the ORM prepares them, where the probes were found.
+
+Preparation = Callable[[Any, Any], Any]  # (value, connection) -> parameter
+
+
+class _Statement(NamedTuple):
+    """One of the engine's statements, as the ORM builds it."""
+
+    # (model, *values) -> the ORM's query with those values in it, and how the
+    # ORM prepares each value.
+    build: Callable[..., tuple[Any, tuple[Preparation, ...]]]
+    # Values to compile with, all different, so each is found where it went.
+    probes: Callable[[], tuple[Any, ...]]
+
+
+class _Compiled(NamedTuple):
+    """A statement compiled by the ORM for one connection."""
 
     sql: str
-    params: tuple[Any, ...]  # the probe's; the two slots below change per read
-    key_slot: int
-    now_slot: int
-    key_field: Any
-    expiry_field: Any
-    converters: tuple[tuple[int, tuple[list[Any], Any]], ...]  # as SQLCompiler's
+    params: tuple[Any, ...]  # the probes'; the slots below change per run
+    # Per value: where it goes and how it is prepared; None for a None value,
+    # which the ORM writes into the SQL itself (IS NULL, = NULL).
+    slots: tuple[tuple[int, Preparation] | None, ...]
+    # A read's converters, as SQLCompiler's; an update has none.
+    converters: tuple[tuple[int, tuple[list[Any], Any]], ...]
 
 
-# Building and compiling the read through the ORM was most of the Python time
-# a read cost, and its SQL never changes, so it is compiled once per
-# connection wrapper (Django keeps one per thread and alias, so no thread uses
-# another's) and per model. None: the ORM's SQL could not be reused.
-_compiled: weakref.WeakKeyDictionary[Any, dict[Any, _CompiledFetch | None]] = (
+def _live(model: Any, key_hash: str, now: datetime) -> Any:
+    return model.objects.filter(key_hash=key_hash, expiry__gt=now)
+
+
+def _lookup(model: Any, name: str) -> Preparation:
+    # The preparation a lookup gives its value.
+    return functools.partial(
+        model._meta.get_field(name).get_db_prep_value, prepared=False
+    )
+
+
+def _updating(rows: Any, names: tuple[str, ...], values: tuple[Any, ...]) -> Any:
+    # The query rows.update(...) compiles (see QuerySet.update), and the
+    # preparation SQLUpdateCompiler gives each value it sets.
+    query = rows.query.chain(UpdateQuery)
+    query.add_update_values(dict(zip(names, values, strict=True)))
+    query.clear_select_clause()
+    meta = rows.model._meta
+    return query, tuple(meta.get_field(name).get_db_prep_save for name in names)
+
+
+def _read(model: Any, key_hash: str, now: datetime) -> Any:
+    query = _live(model, key_hash, now).values_list(*_LOADED)[:1].query
+    return query, (_lookup(model, "key_hash"), _lookup(model, "expiry"))
+
+
+def _write(model: Any, key_hash: str, now: datetime, version: Any, *values: Any) -> Any:
+    rows = _live(model, key_hash, now).filter(version=version)
+    query, sets = _updating(rows, _WRITTEN, values)
+    where = ("key_hash", "expiry", "version")
+    return query, (*(_lookup(model, name) for name in where), *sets)
+
+
+def _touch(model: Any, key_hash: str, now: datetime, *values: Any) -> Any:
+    query, sets = _updating(_live(model, key_hash, now), _TOUCHED, values)
+    return query, (_lookup(model, "key_hash"), _lookup(model, "expiry"), *sets)
+
+
+_KEY_PROBE = "scs-probe-key-hash"
+_INT_PROBE = 2**40  # the integer probes: this, +1 and +2
+
+
+def _times(count: int) -> tuple[datetime, ...]:
+    now = timezone.now()  # aware or not, as the datetimes the engine is given
+    return tuple(now + timedelta(seconds=n) for n in range(count))
+
+
+def _write_probes() -> tuple[Any, ...]:
+    now, *times = _times(5)
+    data, new_version, user_id = b"scs-probe-data", _INT_PROBE + 1, _INT_PROBE + 2
+    return (_KEY_PROBE, now, _INT_PROBE, data, *times, new_version, user_id)
+
+
+# Values: (key hash, now) for a read; then the version to replace and
+# _written(record) for a write; then last-seen and expiry for a touch.
+_READ = _Statement(_read, lambda: (_KEY_PROBE, *_times(1)))
+_WRITE = _Statement(_write, _write_probes)
+_TOUCH = _Statement(_touch, lambda: (_KEY_PROBE, *_times(3)))
+
+# Per connection wrapper, per (model, statement, which values are None); None:
+# the ORM's SQL could not be reused, so that statement goes through the ORM.
+_compiled: weakref.WeakKeyDictionary[Any, dict[Any, _Compiled | None]] = (
     weakref.WeakKeyDictionary()
 )
 
 
-def _compile_fetch(model: Any, alias: str) -> _CompiledFetch | None:
+def _same(param: Any, value: Any) -> bool:
+    if type(param) is not type(value):
+        return False
+    if param == value:
+        return True
+    # Some driver wrappers (psycopg's Binary) compare by identity: compare
+    # what they hold.
+    held = getattr(value, "__dict__", None)
+    return held is not None and held == getattr(param, "__dict__", None)
+
+
+def _compile(
+    statement: _Statement, model: Any, alias: str, nones: tuple[bool, ...]
+) -> _Compiled | None:
     connection = connections[alias]
-    key_field = model._meta.get_field("key_hash")
-    expiry_field = model._meta.get_field("expiry")
-    key_probe, now_probe = "scs-probe-key-hash", timezone.now()
-    rows = model.objects.filter(key_hash=key_probe, expiry__gt=now_probe)
-    compiler = rows.values_list(*_LOADED)[:1].query.get_compiler(using=alias)
+    probes = tuple(
+        None if none else probe
+        for none, probe in zip(nones, statement.probes(), strict=True)
+    )
+    query, preparations = statement.build(model, *probes)
+    if getattr(query, "related_updates", None):
+        return None  # an inherited model: the ORM would run more statements
+    compiler = query.get_compiler(using=alias)
     sql, params = compiler.as_sql()
     params = tuple(params)
-    slots = []
-    # Found by value rather than assumed: the order is the ORM's business.
-    for field, probe in ((key_field, key_probe), (expiry_field, now_probe)):
-        value = field.get_db_prep_value(probe, connection, prepared=False)
-        if params.count(value) != 1:
+    slots: list[tuple[int, Preparation] | None] = []
+    for probe, prepare in zip(probes, preparations, strict=True):
+        if probe is None:
+            slots.append(None)
+            continue
+        # Found by value rather than assumed: the order is the ORM's business.
+        value = prepare(probe, connection)
+        found = [n for n, param in enumerate(params) if _same(param, value)]
+        if len(found) != 1:
             return None
-        slots.append(params.index(value))
-    # as_sql() set up compiler.select; these are what values_list would apply.
-    selected = [column for column, _, _ in compiler.select[: compiler.col_count]]
-    converters = tuple(compiler.get_converters(selected).items())
-    return _CompiledFetch(sql, params, *slots, key_field, expiry_field, converters)
+        slots.append((found[0], prepare))
+    converters: tuple[Any, ...] = ()
+    if compiler.select:  # a read: what values_list would apply (as_sql set it up)
+        selected = [column for column, _, _ in compiler.select[: compiler.col_count]]
+        converters = tuple(compiler.get_converters(selected).items())
+    return _Compiled(sql, params, tuple(slots), converters)
 
 
-def _compiled_fetch(model: Any, alias: str) -> _CompiledFetch | None:
-    per_model = _compiled.setdefault(connections[alias], {})
-    if model not in per_model:
-        per_model[model] = _compile_fetch(model, alias)
-    return per_model[model]
+def _compiled_for(
+    statement: _Statement, model: Any, alias: str, values: tuple[Any, ...]
+) -> _Compiled | None:
+    per_key = _compiled.setdefault(connections[alias], {})
+    key = (model, statement, tuple(value is None for value in values))
+    if key not in per_key:
+        try:
+            per_key[key] = _compile(statement, model, alias, key[2])
+        except (TypeError, ValueError, ValidationError):
+            # A field that cannot take a probe value (a custom user primary
+            # key, say): that statement goes through the ORM as it is.
+            per_key[key] = None
+    return per_key[key]
+
+
+def _params(compiled: _Compiled, connection: Any, values: tuple[Any, ...]) -> list[Any]:
+    params = list(compiled.params)
+    for value, slot in zip(values, compiled.slots, strict=True):
+        if slot is not None:
+            position, prepare = slot
+            params[position] = prepare(value, connection)
+    return params
+
+
+# Both run on the connection's cursor wrapper, as the ORM's statements:
+# query logging, execute wrappers and error translation all still apply.
 
 
 def _run_fetch(
-    compiled: _CompiledFetch, alias: str, key_hash: str, now: datetime
+    compiled: _Compiled, alias: str, values: tuple[Any, ...]
 ) -> Loaded | None:
     connection = connections[alias]
-    params = list(compiled.params)
-    # The preparation the ORM gives these values in the lookups.
-    params[compiled.key_slot] = compiled.key_field.get_db_prep_value(
-        key_hash, connection, prepared=False
-    )
-    params[compiled.now_slot] = compiled.expiry_field.get_db_prep_value(
-        now, connection, prepared=False
-    )
-    # The connection's cursor wrapper, as the ORM's: query logging, execute
-    # wrappers and error translation all still apply.
     with connection.cursor() as cursor:
-        cursor.execute(compiled.sql, params)
+        cursor.execute(compiled.sql, _params(compiled, connection, values))
         row = cursor.fetchone()
     if row is None:
         return None
@@ -128,6 +266,17 @@ def _run_fetch(
     payload, last_seen, version = row
     # Some drivers return a memoryview for a BinaryField.
     return Loaded(bytes(payload), last_seen, version)
+
+
+def _run_update(compiled: _Compiled, alias: str, values: tuple[Any, ...]) -> int:
+    connection = connections[alias]
+    # As QuerySet.update: the rows changed, and an error inside a transaction
+    # marks it for rollback.
+    with transaction.mark_for_rollback_on_error(using=alias):
+        params = _params(compiled, connection, values)
+        with connection.cursor() as cursor:
+            cursor.execute(compiled.sql, params)
+            return cursor.rowcount
 
 
 class SessionStore(ScsSessionStore):
@@ -148,32 +297,25 @@ class SessionStore(ScsSessionStore):
         return self.get_model_class()
 
     def _live(self, key_hash: str, now: datetime) -> Any:
-        return self.model.objects.filter(key_hash=key_hash, expiry__gt=now)
+        return _live(self.model, key_hash, now)
 
     @staticmethod
     def _fields(record: Record) -> dict[str, Any]:
-        return {
-            "data": record.payload,
-            "created_at": record.created_at,
-            "absolute_expiry": record.absolute_expiry,
-            "expiry": record.expiry,
-            "last_seen": record.last_seen,
-            "version": record.version,
-            "user_id": record.user_id,
-        }
+        return dict(zip(_WRITTEN, _written(record), strict=True))
 
     def _fetch(self, key_hash: str, now: datetime) -> Loaded | None:
         alias = router.db_for_read(self.model)  # as the manager would route it
-        compiled = _compiled_fetch(self.model, alias)
+        values = (key_hash, now)
+        compiled = _compiled_for(_READ, self.model, alias, values)
         if compiled is not None:
-            return _run_fetch(compiled, alias, key_hash, now)
+            return _run_fetch(compiled, alias, values)
         rows = self._live(key_hash, now).using(alias).values_list(*_LOADED)[:1]
         for payload, last_seen, version in rows:
             return Loaded(bytes(payload), last_seen, version)
         return None
 
-    # No _afetch of its own: the base class runs _fetch in a thread, which is
-    # what the async ORM would do with this query too.
+    # No async twins of _fetch, _update and _bump: the base class runs them in
+    # a thread, which is what the async ORM would do with these queries too.
 
     def _insert(self, key_hash: str, record: Record) -> bool:
         obj = self.model(key_hash=key_hash, **self._fields(record), **_client(record))
@@ -193,42 +335,32 @@ class SessionStore(ScsSessionStore):
         version: int | None,
         new_hash: str | None = None,
     ) -> bool:
-        rows = self._live(key_hash, now).filter(version=version)
+        using = router.db_for_write(self.model)  # as update() would route it
+        if new_hash is None:
+            values = (key_hash, now, version, *_written(record))
+            compiled = _compiled_for(_WRITE, self.model, using, values)
+            if compiled is not None:
+                return _run_update(compiled, using, values) == 1
+        rows = self._live(key_hash, now).filter(version=version).using(using)
         fields = self._fields(record)
         if new_hash is None:
             return rows.update(**fields) == 1
-        using = router.db_for_write(self.model)
+        # A renewal, rare enough to go through the ORM.
         try:
             with _savepoint(using):
-                renamed = rows.using(using).update(
-                    key_hash=new_hash, **fields, **_client(record)
-                )
+                renamed = rows.update(key_hash=new_hash, **fields, **_client(record))
                 return renamed == 1
         except IntegrityError as exc:
             raise CreateError from exc
 
-    async def _aupdate(
-        self,
-        key_hash: str,
-        record: Record,
-        now: datetime,
-        version: int | None,
-        new_hash: str | None = None,
-    ) -> bool:
-        if new_hash is None:
-            rows = self._live(key_hash, now).filter(version=version)
-            return await rows.aupdate(**self._fields(record)) == 1
-        return await sync_to_async(self._update)(
-            key_hash, record, now, version, new_hash
-        )
-
     def _bump(self, key_hash: str, now: datetime, expiry: datetime) -> bool:
-        return self._live(key_hash, now).update(last_seen=now, expiry=expiry) == 1
-
-    async def _abump(self, key_hash: str, now: datetime, expiry: datetime) -> bool:
-        return (
-            await self._live(key_hash, now).aupdate(last_seen=now, expiry=expiry) == 1
-        )
+        using = router.db_for_write(self.model)
+        values = (key_hash, now, now, expiry)  # the second is the new last-seen
+        compiled = _compiled_for(_TOUCH, self.model, using, values)
+        if compiled is not None:
+            return _run_update(compiled, using, values) == 1
+        rows = self._live(key_hash, now).using(using)
+        return rows.update(last_seen=now, expiry=expiry) == 1
 
     def _remove(self, key_hash: str) -> None:
         self.model.objects.filter(key_hash=key_hash).delete()
