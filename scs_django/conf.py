@@ -46,7 +46,7 @@ def get_settings() -> dict[str, Any]:
 
 def get(name: str) -> Any:
     """Return one ``SCS`` setting by name."""
-    return get_settings()[name]
+    return (_cache or get_settings())[name]
 
 
 def unknown_keys() -> list[str]:

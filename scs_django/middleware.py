@@ -186,4 +186,7 @@ class SessionMiddleware(DjangoSessionMiddleware):
     @staticmethod
     def _mark_private(response: HttpResponseBase) -> None:
         patch_vary_headers(response, ("Cookie",))
-        patch_cache_control(response, private=True)
+        if "Cache-Control" in response:
+            patch_cache_control(response, private=True)
+        else:
+            response["Cache-Control"] = "private"  # what patching would write

@@ -135,6 +135,17 @@ class Script:
 
     def run(self, client: Any, keys: list[str], args: list[Any], extra=None) -> Any:
         """Run the script, then ``extra(pipeline)`` commands, in one round trip."""
+        if extra is None:
+            # Alone, it needs no pipeline (which costs more to build than the
+            # command itself).
+            command = ("EVALSHA", self.sha, len(keys), *keys, *args)
+            try:
+                return client.execute_command(*command)
+            except ResponseError as exc:
+                if not _missing_script(exc):
+                    raise
+            client.script_load(self.source)
+            return client.execute_command(*command)
 
         def build(pipe: Any) -> None:
             self.queue(pipe, keys, args)
@@ -142,6 +153,11 @@ class Script:
                 extra(pipe)
 
         return run_pipeline(client, build, (self,))[0]
+
+
+def _missing_script(exc: ResponseError) -> bool:
+    # The server lost its scripts (a restart, SCRIPT FLUSH).
+    return isinstance(exc, NoScriptError) or "NOSCRIPT" in str(exc)
 
 
 def run_pipeline(client: Any, build: Any, scripts: Iterable[Script]) -> list[Any]:
@@ -153,8 +169,7 @@ def run_pipeline(client: Any, build: Any, scripts: Iterable[Script]) -> list[Any
         try:
             return pipe.execute()
         except ResponseError as exc:
-            missing = isinstance(exc, NoScriptError) or "NOSCRIPT" in str(exc)
-            if not missing or attempt == 2:
+            if not _missing_script(exc) or attempt == 2:
                 raise
             for script in scripts:
                 client.script_load(script.source)

@@ -35,6 +35,13 @@ def test_new_session_cookie_has_the_configured_attributes(client, engine, settin
     assert "private" in response["Cache-Control"]
 
 
+def test_a_page_marked_public_becomes_private_when_it_sets_the_cookie(client, engine):
+    response = client.get("/write-public/")
+    assert response.cookies[COOKIE].value
+    directives = {d.strip() for d in response["Cache-Control"].split(",")}
+    assert directives == {"private", "max-age=60"}
+
+
 def test_cookie_is_secure_on_https_even_without_the_setting(client, engine, settings):
     settings.SESSION_COOKIE_SECURE = False
     response = client.get("/write/", secure=True)

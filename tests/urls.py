@@ -40,3 +40,4 @@ urlpatterns += [
     path("write-then-503/", views.write_then_503),
 ]
 urlpatterns += [path("write-key/", views.write_key)]
+urlpatterns += [path("write-public/", views.write_public)]

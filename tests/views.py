@@ -3,6 +3,7 @@
 from django.contrib import messages
 from django.http import HttpResponse, HttpResponseServerError, JsonResponse
 from django.middleware.csrf import get_token
+from django.views.decorators.cache import cache_control
 from django.views.decorators.csrf import csrf_exempt
 
 from scs_django import sessions
@@ -159,4 +160,10 @@ def write_then_503(request):
 
 def write_key(request):
     request.session[request.GET["key"]] = request.GET["value"]
+    return HttpResponse("ok")
+
+
+@cache_control(public=True, max_age=60)
+def write_public(request):
+    request.session["value"] = "public page"
     return HttpResponse("ok")

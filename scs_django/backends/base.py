@@ -90,23 +90,19 @@ _MICROSECOND = timedelta(microseconds=1)
 
 def _to_micros(value: datetime) -> int:
     # Exact integer arithmetic: floats would lose microseconds at this magnitude.
-    if timezone.is_naive(value):
+    if value.tzinfo is not dt_timezone.utc and timezone.is_naive(value):
         value = timezone.make_aware(value)
     return (value - _EPOCH) // _MICROSECOND
 
 
 def _from_micros(micros: int) -> datetime:
     value = _EPOCH + micros * _MICROSECOND
-    return value if _use_tz() else timezone.make_naive(value)
+    if not _USE_TZ:
+        _USE_TZ.append(settings.USE_TZ)
+    return value if _USE_TZ[0] else timezone.make_naive(value)
 
 
 _USE_TZ: list[bool] = []  # settings.USE_TZ, read once: this runs on every read
-
-
-def _use_tz() -> bool:
-    if not _USE_TZ:
-        _USE_TZ.append(settings.USE_TZ)
-    return _USE_TZ[0]
 
 
 @receiver(setting_changed)
