@@ -7,6 +7,7 @@ what it sends and what it returns are what the ORM would have sent and
 returned, on PostgreSQL and SQLite.
 """
 
+import functools
 import threading
 from datetime import timedelta
 from unittest import mock
@@ -319,16 +320,17 @@ def test_the_user_is_written_and_cleared(db_alias, user_factory):
     for version, user in enumerate([user_id, None, user_id, user_id, None], 2):
         assert store._update(KEY, record(version, user), timezone.now(), version - 1)
         assert row_of()[5:] == (version, user)
-    sqls = {
-        db._compiled_for(
-            db._WRITE,
-            Session,
-            db_alias,
-            (KEY, timezone.now(), 1, *db._written(record(2, user))),
-        ).sql
-        for user in (None, user_id)
-    }
-    assert len(sqls) == 2  # "user_id" = NULL, as the ORM writes it, or a parameter
+    # Each shape is the ORM's: Django 5.2 writes "user_id" = NULL into the
+    # SQL, later versions send NULL as a parameter.
+    for version, user in enumerate([None, user_id], 7):
+        now = timezone.now()
+        values = (KEY, now, version - 1, *db._written(record(version, user)))
+        compiled = db._compiled_for(db._WRITE, Session, db_alias, values)
+        rec = record(version, user)
+        _, executed, _ = sent(db_alias, functools.partial(orm_write, KEY, rec, now, 0))
+        assert executed == [compiled.sql]
+        assert store._update(KEY, record(version, user), now, version - 1)
+        assert row_of()[5:] == (version, user)
 
 
 def test_the_compiled_write_returns_the_row_count(db_alias):
