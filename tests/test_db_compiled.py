@@ -101,24 +101,23 @@ def row_of(key_hash=KEY):
     )
 
 
-def orm_rows(key_hash, now):
-    rows = Session.objects.filter(key_hash=key_hash, expiry__gt=now)
-    return rows.values_list("data", "last_seen", "version")[:1]
+def orm_rows(key_hash):
+    # By key alone: the engine tells an expired row from a missing one.
+    rows = Session.objects.filter(key_hash=key_hash)
+    return rows.values_list("data", "last_seen", "version", "expiry")[:1]
 
 
-def compiled_read(alias, now=None):
-    return db._compiled_for(db._READ, Session, alias, (KEY, now or timezone.now()))
+def compiled_read(alias):
+    return db._compiled_for(db._READ, Session, alias, (KEY,))
 
 
 def test_compiled_sql_is_the_orms(db_alias):
-    now = timezone.now()
-    orm_sql, orm_params = orm_rows(KEY, now).query.get_compiler(db_alias).as_sql()
-    compiled = compiled_read(db_alias, now)
+    orm_sql, orm_params = orm_rows(KEY).query.get_compiler(db_alias).as_sql()
+    compiled = compiled_read(db_alias)
     assert compiled is not None
     assert compiled.sql == orm_sql
-    assert len(compiled.params) == len(orm_params) == 2
-    key_slot, now_slot = (position for position, _ in compiled.slots)
-    assert {key_slot, now_slot} == {0, 1}
+    assert len(compiled.params) == len(orm_params) == 1
+    [(key_slot, _)] = compiled.slots
     assert orm_params[key_slot] == KEY
 
 
@@ -129,13 +128,13 @@ def test_sent_statement_is_the_orms_with_the_values_in_place(db_alias):
     now = timezone.now()
     connection = connections[db_alias]
     with CaptureQueriesContext(connection) as orm:
-        expected = list(orm_rows(KEY, now))
+        expected = list(orm_rows(KEY))
     with CaptureQueriesContext(connection) as ours:
         loaded = db.SessionStore()._fetch(KEY, now)
     assert [q["sql"] for q in ours.captured_queries] == [
         q["sql"] for q in orm.captured_queries
     ]
-    assert loaded == Loaded(*expected[0])
+    assert loaded == Loaded(*expected[0][:3])
 
 
 def test_fetch_returns_bytes_an_aware_datetime_and_the_version(db_alias):
@@ -154,16 +153,21 @@ def test_naive_datetimes_without_use_tz_match_the_orm(db_alias, settings):
     now = timezone.now()
     loaded = db.SessionStore()._fetch(KEY, now)
     assert timezone.is_naive(loaded.last_seen)
-    assert loaded == Loaded(*list(orm_rows(KEY, now))[0])
+    assert loaded == Loaded(*list(orm_rows(KEY))[0][:3])
 
 
 def test_fetch_returns_none_for_an_expired_row_and_an_unknown_hash(db_alias):
     row = stored()
     store = db.SessionStore()
     assert store._fetch(KEY, row.expiry - timedelta(microseconds=1)) is not None
-    assert store._fetch(KEY, row.expiry) is None  # expiry is exclusive
-    assert store._fetch(KEY, row.expiry + timedelta(seconds=1)) is None
+    assert store._dead_hash is None
     assert store._fetch("b" * 64, timezone.now()) is None
+    assert store._dead_hash is None  # unknown: nothing to report
+    assert store._fetch(KEY, row.expiry) is None  # expiry is exclusive
+    assert store._dead_hash == KEY  # stored but expired: session_expired at load
+    store._dead_hash = None
+    assert store._fetch(KEY, row.expiry + timedelta(seconds=1)) is None
+    assert store._dead_hash == KEY
 
 
 def test_async_fetch_returns_the_same(db_alias):
@@ -205,14 +209,14 @@ def test_compiled_once_per_connection_model_and_statement(db_alias, user_factory
             assert store._bump(KEY, now, now + timedelta(hours=1))
     logged_in, anonymous = (False,) * 10, (False,) * 9 + (True,)
     assert {call.args for call in compile_.call_args_list} == {
-        (db._READ, Session, db_alias, (False, False)),
+        (db._READ, Session, db_alias, (False,)),
         (db._WRITE, Session, db_alias, logged_in),
         (db._TOUCH, Session, db_alias, (False,) * 4),
     }
     assert compile_.call_count == 3
     store._update(KEY, record(11), timezone.now(), 10)  # no user: another shape
     assert set(db._compiled[connection]) == {
-        (Session, db._READ, (False, False)),
+        (Session, db._READ, (False,)),
         (Session, db._WRITE, logged_in),
         (Session, db._WRITE, anonymous),
         (Session, db._TOUCH, (False,) * 4),
@@ -231,7 +235,7 @@ def test_falls_back_to_the_orm_when_the_sql_cannot_be_reused(db_alias):
     db._compiled.pop(connection, None)
 
 
-READ_KEY = (Session, db._READ, (False, False))
+READ_KEY = (Session, db._READ, (False,))
 
 
 @pytest.mark.django_db(databases="__all__", transaction=True)

@@ -101,6 +101,61 @@ def test_session_expired_when_a_stored_session_is_past_its_deadline(
     assert call["request"].path == "/read/"
 
 
+@pytest.mark.parametrize(
+    ("engine", "timeouts", "wait"),
+    [
+        ("db-postgresql", {"IDLE_TIMEOUT": 600}, 601),
+        ("db-sqlite", {"IDLE_TIMEOUT": 600}, 601),
+        ("db-postgresql", {"ABSOLUTE_TIMEOUT": 3600}, 3600),
+        ("cached_db-redis", {"IDLE_TIMEOUT": 600}, 601),
+        ("cached_db-redis", {"ABSOLUTE_TIMEOUT": 3600}, 3601),
+    ],
+    indirect=["engine"],
+)
+def test_session_expired_when_a_stored_session_passes_its_expiry(
+    client, engine, settings, timeouts, wait
+):
+    # The row is still stored (cleanup has not run): a returning visitor's
+    # session is reported as expired, not as an unknown token.
+    settings.SCS = timeouts
+    with time_machine.travel("2031-05-01 08:00:00+00:00", tick=False) as clock:
+        client.get("/write/")
+        key_hash = hash_of(client)
+        clock.shift(wait - 2)
+        with capture(session_expired) as calls:
+            assert client.get("/read/").json()["value"] == "written"
+        assert calls == []
+        clock.shift(wait)
+        with capture(session_expired) as calls:
+            response = client.get("/read/")
+            assert response.json()["value"] is None
+            client.get("/read/")  # the cookie is still sent: reported again
+    assert [(c["sender"], c["key_hash"]) for c in calls] == [
+        (engine.store_class, key_hash),
+        (engine.store_class, key_hash),
+    ]
+    assert calls[0]["request"].path == "/read/"
+
+
+@pytest.mark.parametrize("engine", ["db-postgresql"], indirect=True)
+def test_no_session_expired_for_an_unknown_token_or_after_exists(client, engine):
+    client.cookies[COOKIE] = tokens.new_token()
+    with time_machine.travel("2031-05-01 08:00:00+00:00", tick=False) as clock:
+        store = engine.store_class()
+        store["value"] = "x"
+        store.save()
+        clock.shift(django_settings.SESSION_COOKIE_AGE + 1)
+        with capture(session_expired) as calls:
+            assert client.get("/read/").json()["value"] is None
+            # exists() does not report; a later load of another session does not
+            # report the one exists() saw.
+            assert not engine.store_class().exists(store.session_key)
+            other = engine.store_class(tokens.new_token())
+            assert other.exists(store.session_key) is False
+            assert other.load() == {}
+    assert calls == []
+
+
 def test_session_revoked_names_the_user_and_the_sessions(db_alias, user_factory):
     user = user_factory()
     kept, first, second = logged_in(user), logged_in(user), logged_in(user)

@@ -390,6 +390,7 @@ class ScsSessionStore(SessionBase):
         if key_hash is None:
             return self._forget()
         now = timezone.now()
+        self._dead_hash = None  # not one an exists() or a merge left behind
         try:
             return self._seen(self._adopt(self._fetch(key_hash, now), now))
         except (SessionStoreUnavailable, *self.unavailable_errors) as exc:
@@ -400,6 +401,7 @@ class ScsSessionStore(SessionBase):
         if key_hash is None:
             return self._forget()
         now = timezone.now()
+        self._dead_hash = None
         try:
             data = self._adopt(await self._afetch(key_hash, now), now)
             return await self._aseen(data)

@@ -73,10 +73,13 @@ class SessionStore(DBStore):
         hit = self._cached("fetch", key_hash, now)
         if hit is not None:
             return hit
-        rows = list(self._live(key_hash, now).values_list(*_FILL)[:1])
-        if not rows:
+        rows = self.model.objects.filter(key_hash=key_hash)
+        row = next(iter(rows.values_list(*_FILL)[:1]), None)
+        if row is None:
             return None
-        payload, seen, version, expiry, created, absolute, user_id = rows[0]
+        payload, seen, version, expiry, created, absolute, user_id = row
+        if self._expired(key_hash, expiry, now):
+            return None
         payload = bytes(payload)
         record = Record(
             payload=payload,

@@ -37,7 +37,9 @@ def _savepoint(using: str) -> Any:
     return contextlib.nullcontext()
 
 
-_LOADED = ("data", "last_seen", "version")
+# By key alone, with the expiry: a stored session past it is told apart from
+# an unknown token (session_expired), in the same one statement.
+_LOADED = ("data", "last_seen", "version", "expiry")
 _INFO = (
     "key_hash",
     "user_id",
@@ -134,9 +136,9 @@ def _updating(rows: Any, names: tuple[str, ...], values: tuple[Any, ...]) -> Any
     return query, tuple(meta.get_field(name).get_db_prep_save for name in names)
 
 
-def _read(model: Any, key_hash: str, now: datetime) -> Any:
-    query = _live(model, key_hash, now).values_list(*_LOADED)[:1].query
-    return query, (_lookup(model, "key_hash"), _lookup(model, "expiry"))
+def _read(model: Any, key_hash: str) -> Any:
+    query = model.objects.filter(key_hash=key_hash).values_list(*_LOADED)[:1].query
+    return query, (_lookup(model, "key_hash"),)
 
 
 def _write(model: Any, key_hash: str, now: datetime, version: Any, *values: Any) -> Any:
@@ -166,9 +168,10 @@ def _write_probes() -> tuple[Any, ...]:
     return (_KEY_PROBE, now, _INT_PROBE, data, *times, new_version, user_id)
 
 
-# Values: (key hash, now) for a read; then the version to replace and
-# _written(record) for a write; then last-seen and expiry for a touch.
-_READ = _Statement(_read, lambda: (_KEY_PROBE, *_times(1)))
+# Values: the key hash for a read; (key hash, now), the version to replace and
+# _written(record) for a write; (key hash, now), last-seen and expiry for a
+# touch.
+_READ = _Statement(_read, lambda: (_KEY_PROBE,))
 _WRITE = _Statement(_write, _write_probes)
 _TOUCH = _Statement(_touch, lambda: (_KEY_PROBE, *_times(3)))
 
@@ -252,7 +255,7 @@ def _params(compiled: _Compiled, connection: Any, values: tuple[Any, ...]) -> li
 
 def _run_fetch(
     compiled: _Compiled, alias: str, values: tuple[Any, ...]
-) -> Loaded | None:
+) -> list[Any] | None:
     connection = connections[alias]
     with connection.cursor() as cursor:
         cursor.execute(compiled.sql, _params(compiled, connection, values))
@@ -263,9 +266,7 @@ def _run_fetch(
     for pos, (convs, expression) in compiled.converters:
         for convert in convs:
             row[pos] = convert(row[pos], expression, connection)
-    payload, last_seen, version = row
-    # Some drivers return a memoryview for a BinaryField.
-    return Loaded(bytes(payload), last_seen, version)
+    return row
 
 
 def _run_update(compiled: _Compiled, alias: str, values: tuple[Any, ...]) -> int:
@@ -305,14 +306,27 @@ class SessionStore(ScsSessionStore):
 
     def _fetch(self, key_hash: str, now: datetime) -> Loaded | None:
         alias = router.db_for_read(self.model)  # as the manager would route it
-        values = (key_hash, now)
+        values = (key_hash,)
         compiled = _compiled_for(_READ, self.model, alias, values)
         if compiled is not None:
-            return _run_fetch(compiled, alias, values)
-        rows = self._live(key_hash, now).using(alias).values_list(*_LOADED)[:1]
-        for payload, last_seen, version in rows:
-            return Loaded(bytes(payload), last_seen, version)
-        return None
+            row = _run_fetch(compiled, alias, values)
+        else:
+            rows = self.model.objects.using(alias).filter(key_hash=key_hash)
+            row = next(iter(rows.values_list(*_LOADED)[:1]), None)
+        if row is None:
+            return None
+        payload, last_seen, version, expiry = row
+        if self._expired(key_hash, expiry, now):
+            return None
+        # Some drivers return a memoryview for a BinaryField.
+        return Loaded(bytes(payload), last_seen, version)
+
+    def _expired(self, key_hash: str, expiry: datetime, now: datetime) -> bool:
+        """True for a row past its expiry, remembered for session_expired."""
+        if expiry > now:
+            return False
+        self._dead_hash = key_hash
+        return True
 
     # No async twins of _fetch, _update and _bump: the base class runs them in
     # a thread, which is what the async ORM would do with these queries too.
