@@ -460,9 +460,10 @@ class RedisSessions:
         pipe = self.client.pipeline(transaction=False)
         for key in keys:  # the header and metadata, not the session's data
             pipe.getrange(key, 0, LISTED - 1)
-        values = pipe.execute()
+        # A key holding something else (WRONGTYPE) is a dead member like any other.
+        values = pipe.execute(raise_on_error=False)
         for i, value in enumerate(values):
-            if len(value) == LISTED and unpack(value) is None:
+            if isinstance(value, bytes) and len(value) == LISTED and not unpack(value):
                 values[i] = self.client.get(keys[i])  # longer metadata than usual
         found, dead = [], []
         now_us = micros(now)

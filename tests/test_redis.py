@@ -920,3 +920,18 @@ def test_a_hash_under_a_session_key_is_no_session(engine, client):
     response = client.get("/read/")
     assert response.status_code == 200
     assert response.json()["value"] is None
+
+
+@on_cache_redis
+def test_listing_drops_a_member_whose_key_holds_something_else(engine, user_factory):
+    user = user_factory()
+    devices = [Client(), Client()]
+    for device in devices:
+        login(device, user)
+    kept, spoiled = (tokens.hash_token(d.cookies[COOKIE].value) for d in devices)
+    key = engine.stored.key(spoiled)
+    engine.redis().delete(key)
+    engine.redis().hset(key, mapping={"d": b"not a session value"})
+    listed = engine.store_class.user_sessions(user.pk)
+    assert [i.key_hash for i in listed] == [kept]
+    assert index_members(engine, user) == {kept}
