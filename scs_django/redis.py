@@ -264,13 +264,22 @@ def unpack(value: Any) -> dict[str, Any] | None:
 class RedisSessions:
     """Session operations on one Redis (single node, Sentinel or Cluster)."""
 
-    def __init__(self, client: Any, prefix: str) -> None:
+    def __init__(
+        self, client: Any, prefix: str, longest_seconds: int | None = None
+    ) -> None:
         from redis.cluster import RedisCluster
 
         self.client = client
         self.prefix = prefix
+        # A cap on a key's TTL (copies in front of a database); None: the
+        # session's own expiry.
+        self.longest_ms = None if longest_seconds is None else longest_seconds * 1000
         # Only a cluster needs old and new key of a renewal in one slot.
         self.cluster = isinstance(client, RedisCluster)
+
+    def _ttl(self, expiry: datetime, now: datetime) -> int:
+        ttl = ttl_ms(expiry, now)
+        return ttl if self.longest_ms is None else min(ttl, self.longest_ms)
 
     # -- keys --------------------------------------------------------------
 
@@ -338,7 +347,7 @@ class RedisSessions:
 
     def insert(self, key_hash: str, record: Any, now: datetime) -> bool:
         value = pack(record, client_metadata(record))
-        ttl = ttl_ms(record.expiry, now)
+        ttl = self._ttl(record.expiry, now)
         index = self._index(record, key_hash, now)
 
         def build(pipe: Any) -> None:
@@ -368,7 +377,7 @@ class RedisSessions:
             [
                 micros(now),
                 "" if version is None else version,
-                ttl_ms(record.expiry, now),
+                self._ttl(record.expiry, now),
                 fixed_header(record),
                 _user(record),
                 client_metadata(record) if renewal else b"",
@@ -384,7 +393,7 @@ class RedisSessions:
             [self.session_key(key_hash)],
             [
                 micros(now),
-                ttl_ms(expiry, now),
+                self._ttl(expiry, now),
                 _digits(micros(expiry)) + _digits(micros(now)),
             ],
         )
@@ -403,7 +412,7 @@ class RedisSessions:
             [self.session_key(key_hash)],
             [
                 record.version,
-                ttl_ms(record.expiry, now),
+                self._ttl(record.expiry, now),
                 pack(record, client_metadata(record)),
             ],
         )
@@ -423,7 +432,7 @@ class RedisSessions:
                 self.session_key(new_hash),
                 pack(record, client_metadata(record)),
                 nx=True,
-                px=ttl_ms(record.expiry, now),
+                px=self._ttl(record.expiry, now),
             )
 
         return bool(run_pipeline(self.client, build, ())[1])

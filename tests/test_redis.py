@@ -28,11 +28,12 @@ from django.test import AsyncClient, Client
 
 from scs_django import codec, tokens
 from scs_django import redis as scs_redis
+from scs_django.backends import cached_db
 from scs_django.backends.base import Record
-from scs_django.backends.cache import redis_sessions
+from scs_django.backends.cache import CacheSessions, redis_sessions
 from scs_django.exceptions import SessionStoreUnavailable
 from tests import views
-from tests.engines import REDIS_ENGINES, RedisValues, now_micros
+from tests.engines import REDIS_ENGINES, RedisValues, from_micros, now_micros
 from tests.factories import PASSWORD
 from tests.servers import RedisServer, free_port
 
@@ -935,3 +936,51 @@ def test_listing_drops_a_member_whose_key_holds_something_else(engine, user_fact
     listed = engine.store_class.user_sessions(user.pk)
     assert [i.key_hash for i in listed] == [kept]
     assert index_members(engine, user) == {kept}
+
+
+@on_cached_db
+@pytest.mark.parametrize("idle", [None, 600, 2 * 86400])
+def test_a_cached_copy_lives_at_most_as_long_as_a_tombstone(
+    engine, client, settings, idle
+):
+    # A copy refilled after its tombstone was lost, or one whose row was deleted
+    # behind the engine's back, must not answer until the session expires.
+    settings.SCS = {"ABSOLUTE_TIMEOUT": 14 * 86400, "IDLE_TIMEOUT": idle}
+    # The TTL of every copy: the time left in the session, at most the cap.
+    expected = min(cached_db.COPY_SECONDS, idle or 14 * 86400) * 1000
+
+    def capped(key_hash):
+        return expected - 2000 < cached.get(key_hash)["pttl"] <= expected
+
+    key_hash = tokens.hash_token(start_session(client))  # insert, then put
+    cached = engine.cached()
+    assert capped(key_hash)
+    # The copy still carries the session's own expiry.
+    stored_expiry = engine.stored.get(key_hash)["expiry"]
+    assert from_micros(cached.get(key_hash)["expiry_micros"]) == stored_expiry
+    client.get("/write/", {"value": "changed"})  # update, then put
+    assert capped(key_hash)
+    with time_machine.travel(datetime.now(dt_timezone.utc) + timedelta(seconds=120)):
+        client.get("/read/")  # a touch, with an idle timeout
+    assert capped(key_hash)
+    renewed = tokens.hash_token(client.get("/renew/").cookies[COOKIE].value)
+    assert capped(renewed)
+    # Without its copy, the session is read from the database and cached again.
+    engine.redis().delete(cached.key(renewed))
+    assert client.get("/read/").json()["value"] == "changed"
+    assert capped(renewed)
+
+
+def test_cached_copies_on_any_cache_are_capped_too():
+    from django.core.cache.backends.locmem import LocMemCache
+
+    cache = LocMemCache("capped", {})
+    sessions = CacheSessions(cache, "scs:cdb:", longest_seconds=60)
+    record = far_record(None)
+    sessions.put("a" * 64, record, record.last_seen)
+    key = cache.make_key(sessions.key("a" * 64))
+    assert 0 < cache._expire_info[key] - time.time() <= 60
+    uncapped = CacheSessions(cache, "scs:", None)
+    uncapped.put("b" * 64, record, record.last_seen)
+    left = cache._expire_info[cache.make_key(uncapped.key("b" * 64))] - time.time()
+    assert left > 364 * 86400

@@ -56,35 +56,46 @@ def is_native_redis(cache: Any) -> bool:
     return _DjangoRedisCache is not None and isinstance(cache, _DjangoRedisCache)
 
 
-def redis_sessions(alias: str | None = None, prefix: str = "scs:") -> Any:
+def redis_sessions(
+    alias: str | None = None,
+    prefix: str = "scs:",
+    longest_seconds: int | None = None,
+) -> Any:
     """The native Redis operations (:class:`scs_django.redis.RedisSessions`)
-    behind the cache named ``alias``."""
+    behind the cache named ``alias``; keys live at most ``longest_seconds``
+    when given."""
     from django_redis import get_redis_connection
 
     from ..redis import RedisSessions
 
     alias = alias or conf.get("CACHE_ALIAS")
-    return RedisSessions(get_redis_connection(alias), caches[alias].make_key(prefix))
+    return RedisSessions(
+        get_redis_connection(alias), caches[alias].make_key(prefix), longest_seconds
+    )
 
 
-# Native operations per (alias, prefix): a redis-py client is thread-safe and
-# django-redis shares its connection pools process-wide anyway, so one object
-# serves every request. Other caches get a cache object per thread, as Django
-# hands them out (a memcached client, for one, is not thread-safe).
-_native: dict[tuple[str, str], Any] = {}
+# Native operations per (alias, prefix, cap): a redis-py client is thread-safe
+# and django-redis shares its connection pools process-wide anyway, so one
+# object serves every request. Other caches get a cache object per thread, as
+# Django hands them out (a memcached client, for one, is not thread-safe).
+_native: dict[tuple[str, str, int | None], Any] = {}
 
 
-def cache_sessions(prefix: str = "scs:") -> Any:
-    """Session operations on the configured cache, native on django-redis."""
+def cache_sessions(prefix: str = "scs:", longest_seconds: int | None = None) -> Any:
+    """Session operations on the configured cache, native on django-redis.
+
+    ``longest_seconds`` caps how long an entry is kept (copies in front of a
+    database); by default an entry lives until the session expires."""
     alias = conf.get("CACHE_ALIAS")
-    found = _native.get((alias, prefix))
+    key = (alias, prefix, longest_seconds)
+    found = _native.get(key)
     if found is not None:
         return found
     cache = caches[alias]
     if is_native_redis(cache):
-        found = _native[(alias, prefix)] = redis_sessions(alias, prefix)
+        found = _native[key] = redis_sessions(alias, prefix, longest_seconds)
         return found
-    return CacheSessions(cache, prefix)
+    return CacheSessions(cache, prefix, longest_seconds)
 
 
 @receiver(setting_changed)
@@ -96,9 +107,12 @@ def _reset(*, setting: str, **kwargs: Any) -> None:
 class CacheSessions:
     """Session operations through Django's cache API (no atomic conditions)."""
 
-    def __init__(self, cache: Any, prefix: str = "scs:") -> None:
+    def __init__(
+        self, cache: Any, prefix: str = "scs:", longest_seconds: int | None = None
+    ) -> None:
         self.cache = cache
         self.prefix = prefix
+        self.longest_seconds = longest_seconds
 
     def key(self, key_hash: str) -> str:
         return f"{self.prefix}s:{key_hash}"
@@ -124,9 +138,11 @@ class CacheSessions:
         except (ValueError, TypeError):
             return None
 
-    @staticmethod
-    def _timeout(expiry: datetime, now: datetime) -> int:
-        return max(1, math.ceil((expiry - now).total_seconds()))
+    def _timeout(self, expiry: datetime, now: datetime) -> int:
+        timeout = max(1, math.ceil((expiry - now).total_seconds()))
+        if self.longest_seconds is None:
+            return timeout
+        return min(timeout, self.longest_seconds)
 
     def _live(self, key_hash: str, now: datetime) -> tuple[int, int, int, bytes] | None:
         found = self._unpack(self.cache.get(self.key(key_hash)))

@@ -41,6 +41,11 @@ _FILL = (
 
 
 PREFIX = "scs:cdb:"
+# A cached copy lives at most as long as a tombstone: a copy refilled after a
+# tombstone was lost (a cache restarting empty) or a row deleted behind the
+# engine's back (raw SQL) is dropped within that time, and a session in use is
+# read from the database again at most once per period.
+COPY_SECONDS = TOMBSTONE_SECONDS
 
 
 def _strictly(ops: Any, what: str, *args: Any) -> Any:
@@ -59,7 +64,7 @@ class SessionStore(DBStore):
 
     @cached_property
     def _cache_ops(self) -> Any:
-        return cache_sessions(prefix=PREFIX)
+        return cache_sessions(prefix=PREFIX, longest_seconds=COPY_SECONDS)
 
     def _cached(self, what: str, *args: Any) -> Any:
         # A cache failure costs speed, never a session: the database decides.
@@ -172,7 +177,8 @@ class SessionStore(DBStore):
     @classmethod
     def revoke_keys(cls, key_hashes: Any) -> int:
         key_hashes = list(key_hashes)
-        _strictly(cache_sessions(prefix=PREFIX), "bury", key_hashes, TOMBSTONE_SECONDS)
+        ops = cache_sessions(prefix=PREFIX, longest_seconds=COPY_SECONDS)
+        _strictly(ops, "bury", key_hashes, TOMBSTONE_SECONDS)
         return super().revoke_keys(key_hashes)
 
     @classmethod
