@@ -16,14 +16,14 @@ from time import monotonic
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth import SESSION_KEY, get_user_model
+from django.contrib.auth import get_user_model
 from django.contrib.sessions.backends.db import SessionStore as DjangoSessionStore
 from django.db import connections, router
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from . import codec, conf, tokens
-from .backends.base import _as_datetime, _idle_seconds, _to_micros
+from .backends.base import _as_datetime, _idle_seconds, _to_micros, _user_id
 from .exceptions import SessionNotSerializable, SessionTooLarge
 
 DJANGO_TABLE = "django_session"
@@ -218,7 +218,7 @@ def _session(
     idle = _idle_seconds(custom)
     if idle is not None:
         expiry = min(expiry, now + timedelta(seconds=idle))
-    user_id = _user_id(data)
+    user_id = _user_id(data, unusable=_NO_USER)
     if expiry <= now or user_id is _NO_USER:
         return None
     return model(
@@ -233,17 +233,6 @@ def _session(
 
 
 _NO_USER = object()
-
-
-def _user_id(data: dict[str, Any]) -> Any:
-    """The user id stored by django.contrib.auth, None, or _NO_USER if unusable."""
-    raw = data.get(SESSION_KEY)
-    if raw is None:
-        return None
-    try:
-        return get_user_model()._meta.pk.to_python(raw)
-    except Exception:  # noqa: BLE001 - a bad id is no user, never a crash
-        return _NO_USER
 
 
 def _of_existing_users(sessions: list[Any], using: str) -> list[Any]:

@@ -48,7 +48,8 @@ from typing import Any
 from redis.exceptions import NoScriptError, ResponseError
 
 from . import tokens
-from .backends.base import Loaded, _from_micros, _to_micros
+from .backends.base import Loaded, _from_micros
+from .backends.base import _to_micros as micros
 
 TAG_LENGTH = 2
 SAME_SLOT_DRAWS = 100_000
@@ -177,10 +178,6 @@ def run_pipeline(client: Any, build: Any, scripts: Iterable[Script]) -> list[Any
 
 
 UPDATE, BUMP, PUT = Script(_UPDATE), Script(_BUMP), Script(_PUT)
-
-
-def micros(value: datetime) -> int:
-    return _to_micros(value)
 
 
 def ttl_ms(expiry: datetime, now: datetime) -> int:

@@ -5,6 +5,7 @@ import pytest
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS
 
+from tests import views
 from tests.engines import ENGINES, use_engine
 from tests.factories import UserFactory
 from tests.routers import use_database
@@ -119,3 +120,14 @@ def engine(request, settings):
     """
     with use_engine(request.param, settings) as engine:
         yield engine
+
+
+@pytest.fixture
+def in_flight():
+    """``in_flight(action)`` runs ``action`` in the middle of the slow views."""
+
+    def install(action):
+        views.IN_FLIGHT = action
+
+    yield install
+    views.IN_FLIGHT = None

@@ -6,20 +6,10 @@ from django.conf import settings as django_settings
 from django.test import Client
 
 from scs_django import tokens
-from tests import views
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 
 COOKIE = django_settings.SESSION_COOKIE_NAME
-
-
-@pytest.fixture
-def in_flight():
-    def install(action):
-        views.IN_FLIGHT = action
-
-    yield install
-    views.IN_FLIGHT = None
 
 
 @pytest.fixture

@@ -10,21 +10,11 @@ from django.test import Client
 
 from scs_django import tokens
 from scs_django.backends.cache import CacheSessions
-from tests import views
 from tests.factories import PASSWORD
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 
 COOKIE = django_settings.SESSION_COOKIE_NAME
-
-
-@pytest.fixture
-def in_flight():
-    def install(action):
-        views.IN_FLIGHT = action
-
-    yield install
-    views.IN_FLIGHT = None
 
 
 def start_session(client, value="cart"):

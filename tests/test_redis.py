@@ -32,7 +32,6 @@ from scs_django.backends import cached_db
 from scs_django.backends.base import Record
 from scs_django.backends.cache import CacheSessions, redis_sessions
 from scs_django.exceptions import SessionStoreUnavailable
-from tests import views
 from tests.engines import REDIS_ENGINES, RedisValues, from_micros, now_micros
 from tests.factories import PASSWORD
 from tests.servers import RedisServer, free_port
@@ -129,15 +128,6 @@ def login(client, user):
     return client.post(
         "/accounts/login/", {"username": user.username, "password": PASSWORD}
     )
-
-
-@pytest.fixture
-def in_flight():
-    def install(action):
-        views.IN_FLIGHT = action
-
-    yield install
-    views.IN_FLIGHT = None
 
 
 def session_queries(traffic):

@@ -121,6 +121,20 @@ def _as_datetime(value: datetime | str) -> datetime:
     return value
 
 
+def _user_id(data: dict[str, Any], unusable: Any = None) -> Any:
+    """The user id django.contrib.auth stored in ``data``: None when anonymous,
+    ``unusable`` when it is no id of the user model."""
+    from django.contrib.auth import SESSION_KEY, get_user_model
+
+    raw = data.get(SESSION_KEY)
+    if raw is None:
+        return None
+    try:
+        return get_user_model()._meta.pk.to_python(raw)
+    except Exception:  # noqa: BLE001 - a bad id is no user, never a crash
+        return unusable
+
+
 def _idle_seconds(expiry: Any) -> int | None:
     # set_expiry(int) is a per-session idle timeout; 0 means "browser session",
     # which keeps the site-wide idle timeout.
@@ -450,17 +464,6 @@ class ScsSessionStore(SessionBase):
 
     # -- writing -------------------------------------------------------------------
 
-    def _user_id(self, data: dict[str, Any]) -> Any:
-        from django.contrib.auth import SESSION_KEY, get_user_model
-
-        raw = data.get(SESSION_KEY)
-        if raw is None:
-            return None
-        try:
-            return get_user_model()._meta.pk.to_python(raw)
-        except Exception:  # noqa: BLE001 - a bad id is no user, never a crash
-            return None
-
     def _record(self, data: dict[str, Any], now: datetime) -> Record:
         if self._created_at is None or self._absolute_expiry is None:
             self._start_lifetime(now)
@@ -476,7 +479,7 @@ class ScsSessionStore(SessionBase):
             expiry=self._deadline(now, now, data.get("_session_expiry")),
             last_seen=now,
             version=(self._version or 0) + 1,
-            user_id=self._user_id(data),
+            user_id=_user_id(data),
             ip=self.client[0],
             user_agent=self.client[1],
         )

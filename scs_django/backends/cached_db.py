@@ -48,6 +48,11 @@ PREFIX = "scs:cdb:"
 COPY_SECONDS = TOMBSTONE_SECONDS
 
 
+def _copies() -> Any:
+    """The operations on the cached copies."""
+    return cache_sessions(prefix=PREFIX, longest_seconds=COPY_SECONDS)
+
+
 def _strictly(ops: Any, what: str, *args: Any) -> Any:
     """A cache operation the change depends on: failing, it stops the change."""
     try:
@@ -64,7 +69,7 @@ class SessionStore(DBStore):
 
     @cached_property
     def _cache_ops(self) -> Any:
-        return cache_sessions(prefix=PREFIX, longest_seconds=COPY_SECONDS)
+        return _copies()
 
     def _cached(self, what: str, *args: Any) -> Any:
         # A cache failure costs speed, never a session: the database decides.
@@ -177,8 +182,7 @@ class SessionStore(DBStore):
     @classmethod
     def revoke_keys(cls, key_hashes: Any) -> int:
         key_hashes = list(key_hashes)
-        ops = cache_sessions(prefix=PREFIX, longest_seconds=COPY_SECONDS)
-        _strictly(ops, "bury", key_hashes, TOMBSTONE_SECONDS)
+        _strictly(_copies(), "bury", key_hashes, TOMBSTONE_SECONDS)
         return super().revoke_keys(key_hashes)
 
     @classmethod

@@ -1,7 +1,6 @@
 import pytest
 
 from scs_django import tokens
-from tests import views
 from tests.security.transport import TRANSPORTS, Transport
 
 
@@ -34,14 +33,3 @@ def stored(engine):
         return found
 
     return get
-
-
-@pytest.fixture
-def in_flight():
-    """``in_flight(action)`` runs ``action`` in the middle of the slow views."""
-
-    def install(action):
-        views.IN_FLIGHT = action
-
-    yield install
-    views.IN_FLIGHT = None
