@@ -161,7 +161,7 @@ class _Guard:
         return None
 
     def __exit__(self, kind: Any, exc: Any, traceback: Any) -> None:
-        if kind is not None and issubclass(kind, self.store.unavailable_errors):
+        if kind is not None and self.store.is_unavailable(exc):
             self.store.store_error = True
             raise _unavailable(exc) from exc
 
@@ -176,6 +176,12 @@ class ScsSessionStore(SessionBase):
     client: tuple[str | None, str] = (None, "")
     # Hash of a session that load() found stored but past its deadlines.
     _dead_hash: str | None = None
+
+    @classmethod
+    def is_unavailable(cls, exc: BaseException) -> bool:
+        """True when ``exc`` means the store cannot be reached or cannot answer
+        now (answered 503), rather than a bug or a schema error (a 500)."""
+        return isinstance(exc, cls.unavailable_errors)
 
     def __init__(self, session_key: str | None = None) -> None:
         super().__init__(session_key)
@@ -407,7 +413,7 @@ class ScsSessionStore(SessionBase):
         self._dead_hash = None  # not one an exists() or a merge left behind
         try:
             return self._seen(self._adopt(self._fetch(key_hash, now), now))
-        except (SessionStoreUnavailable, *self.unavailable_errors) as exc:
+        except Exception as exc:
             return self._unavailable_at_load(exc)
 
     async def aload(self) -> dict[str, Any]:
@@ -419,10 +425,12 @@ class ScsSessionStore(SessionBase):
         try:
             data = self._adopt(await self._afetch(key_hash, now), now)
             return await self._aseen(data)
-        except (SessionStoreUnavailable, *self.unavailable_errors) as exc:
+        except Exception as exc:
             return self._unavailable_at_load(exc)
 
-    def _unavailable_at_load(self, exc: BaseException) -> dict[str, Any]:
+    def _unavailable_at_load(self, exc: Exception) -> dict[str, Any]:
+        if not (isinstance(exc, SessionStoreUnavailable) or self.is_unavailable(exc)):
+            raise exc  # a bug or a schema error: a 500 with its own traceback
         self.store_error = True
         if not conf.get("FAIL_OPEN"):
             if isinstance(exc, SessionStoreUnavailable):
