@@ -28,6 +28,16 @@ STATES = {
 }
 
 
+def may_revoke(request: HttpRequest) -> bool:
+    """Whether ``request.user`` may end sessions: ``scs_django.delete_session``.
+
+    Every revoke in the admin asks this, from the session list or the user list.
+    """
+    opts = Session._meta
+    codename = get_permission_codename("delete", opts)
+    return request.user.has_perm(f"{opts.app_label}.{codename}")
+
+
 def state_of(session: Session, now: Any) -> str:
     """``active``, ``idle-expired`` (idle or fixed deadline passed) or ``absolute-expired``."""
     if session.absolute_expiry <= now:
@@ -122,8 +132,7 @@ class SessionAdmin(admin.ModelAdmin):
         return False
 
     def has_revoke_permission(self, request: HttpRequest) -> bool:
-        codename = get_permission_codename("delete", self.opts)
-        return request.user.has_perm(f"{self.opts.app_label}.{codename}")
+        return may_revoke(request)
 
     @admin.display(description=_("token hash"), ordering="key_hash")
     def hash_prefix(self, obj: Session) -> str:
@@ -235,8 +244,21 @@ class UserSessionsAdminMixin:
 
     actions = ("revoke_all_sessions",)
 
-    @admin.action(description=_("Revoke all sessions of the selected users"))
+    def has_revoke_sessions_permission(self, request: HttpRequest) -> bool:
+        # Seeing users is not enough: the action could log a superuser out.
+        return may_revoke(request)
+
+    @admin.action(
+        description=_("Revoke all sessions of the selected users"),
+        permissions=("revoke_sessions",),
+    )
     def revoke_all_sessions(self, request: HttpRequest, queryset: QuerySet) -> None:
+        from django.core.exceptions import PermissionDenied
+
+        # The admin offers the action only with the permission; a direct call
+        # is checked too.
+        if not may_revoke(request):
+            raise PermissionDenied
         count = sum(sessions.revoke(user, keep=request.session) for user in queryset)
         message = ngettext(
             "%(count)d session revoked.", "%(count)d sessions revoked.", count

@@ -5,7 +5,8 @@ import pytest
 from django.conf import settings as django_settings
 from django.contrib.admin import AdminSite
 from django.contrib.auth.admin import UserAdmin
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Permission, User
+from django.core.exceptions import PermissionDenied
 from django.test import Client, RequestFactory
 from django.urls import reverse
 
@@ -21,6 +22,7 @@ pytestmark = [
 ]
 
 COOKIE = django_settings.SESSION_COOKIE_NAME
+USERS = "/users-admin/auth/user/"  # tests/user_admin_urls.py
 
 
 def logged_in(user):
@@ -37,6 +39,17 @@ def owner(user_factory):
 @pytest.fixture
 def admin_client(user_factory):
     return logged_in(user_factory(is_staff=True, is_superuser=True))
+
+
+def staff_with(user_factory, *permissions):
+    """A logged-in staff user's client holding only ``permissions`` ("app.codename")."""
+    user = user_factory(is_staff=True)
+    for permission in permissions:
+        app_label, codename = permission.split(".")
+        user.user_permissions.add(
+            Permission.objects.get(content_type__app_label=app_label, codename=codename)
+        )
+    return logged_in(user)
 
 
 def page(owner):
@@ -98,7 +111,80 @@ def test_user_admin_mixin_action(engine, owner, user_factory):
 
     model_admin = SessionsUserAdmin(User, AdminSite())
     request = RequestFactory().post("/")
+    request.user = user_factory(is_staff=True, is_superuser=True)
     request.session = engine.store_class()
     request._messages = type("Messages", (), {"add": lambda *a, **k: None})()
     model_admin.revoke_all_sessions(request, User.objects.filter(pk=owner.pk))
     assert phone.get("/read/").json()["user"] is None
+
+
+def offered_actions(client, url):
+    response = client.get(url)
+    assert response.status_code == 200
+    form = response.context["action_form"]  # None when no action is offered
+    return [name for name, _ in form.fields["action"].choices] if form else []
+
+
+def revoke_users_in_user_admin(client, *users):
+    return client.post(
+        USERS,
+        {
+            "action": "revoke_all_sessions",
+            "_selected_action": [user.pk for user in users],
+            "index": 0,
+        },
+    )
+
+
+@pytest.mark.urls("tests.user_admin_urls")
+def test_user_admin_action_needs_the_delete_session_permission(engine, user_factory):
+    boss = user_factory(is_staff=True, is_superuser=True)
+    boss_laptop = logged_in(boss)
+    viewer = staff_with(user_factory, "auth.view_user")
+    revoke_users_in_user_admin(viewer, boss)
+    assert boss_laptop.get("/read/").json()["user"] == str(boss.pk)
+    assert "revoke_all_sessions" not in offered_actions(viewer, USERS)
+    assert "revoke_all_sessions" not in viewer.get(USERS).content.decode()
+
+    revoker = staff_with(user_factory, "auth.view_user", "scs_django.delete_session")
+    assert "revoke_all_sessions" in offered_actions(revoker, USERS)
+    response = revoke_users_in_user_admin(revoker, boss)
+    assert response.status_code == 302
+    assert boss_laptop.get("/read/").json()["user"] is None
+
+
+def test_user_admin_action_called_without_permission_is_refused(
+    engine, owner, user_factory
+):
+    phone = logged_in(owner)
+
+    class SessionsUserAdmin(UserSessionsAdminMixin, UserAdmin):
+        pass
+
+    model_admin = SessionsUserAdmin(User, AdminSite())
+    request = RequestFactory().post("/")
+    request.user = user_factory(is_staff=True)
+    request.user.user_permissions.add(Permission.objects.get(codename="view_user"))
+    request.session = engine.store_class()
+    request._messages = type("Messages", (), {"add": lambda *a, **k: None})()
+    with pytest.raises(PermissionDenied):
+        model_admin.revoke_all_sessions(request, User.objects.filter(pk=owner.pk))
+    assert phone.get("/read/").json()["user"] == str(owner.pk)
+
+
+def test_view_permission_shows_the_page_without_revoke_buttons(
+    engine, owner, user_factory
+):
+    phone = logged_in(owner)
+    viewer = staff_with(user_factory, "scs_django.view_session")
+    response = viewer.get(page(owner))
+    assert response.status_code == 200
+    assert len(response.context["sessions"]) == 1
+    assert response.context["can_revoke"] is False
+    html = response.content.decode()
+    assert 'name="session"' not in html
+    assert "Revoke" not in html
+    prefix = tokens.hash_token(phone.cookies[COOKIE].value)[:8]
+    for session in (prefix, "all-others"):
+        assert viewer.post(page(owner), {"session": session}).status_code == 403
+    assert phone.get("/read/").json()["user"] == str(owner.pk)
