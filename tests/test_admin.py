@@ -221,3 +221,99 @@ def test_the_list_costs_the_same_queries_for_10_or_100_rows(
     assert Session.objects.count() == 101
     many = queries_for_the_list(staff, db_alias, count_session_queries)
     assert few == many
+
+
+# -- the list must not be an oracle on token hashes ----------------------------------
+# The list shows 8 characters of each hash. Any filter, search or ordering that
+# the hash decides would let a viewer learn the rest a character at a time from
+# the rows or their count (a full hash took about 450 requests).
+
+
+@pytest.fixture
+def viewer(db_alias, user_factory):
+    """A logged-in client of a staff user who may only view sessions."""
+    user = user_factory(is_staff=True)
+    user.user_permissions.add(Permission.objects.get(codename="view_session"))
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def answer(client, query):
+    """What the list answers to ``query``: status, and the rows shown in order."""
+    response = client.get(f"{URL}?{query}")
+    if response.status_code != 200:
+        return response.status_code, response.get("Location")
+    changelist = response.context["cl"]
+    return 200, [row.pk for row in changelist.result_list], changelist.result_count
+
+
+def other_than(text):
+    """``text`` with its last hex digit changed."""
+    return text[:-1] + ("0" if text[-1] != "0" else "1")
+
+
+# (query string, given a value that holds for the victim's session, and one that
+# does not). A list whose rows depend on the hash answers the two differently.
+PROBES = {
+    "key_hash__startswith": lambda h: (
+        f"key_hash__startswith={h[:9]}",
+        other_than(h[:9]),
+    ),
+    "key_hash__gt": lambda h: (f"key_hash__gt={h[:8]}", h[:8] + "g"),
+    "key_hash": lambda h: (f"key_hash={h}", other_than(h)),
+    "key_hash__exact": lambda h: (f"key_hash__exact={h}", other_than(h)),
+    "key_hash__in": lambda h: (f"key_hash__in={h}", other_than(h)),
+    "key_hash__regex": lambda h: (f"key_hash__regex=^{h[:9]}", "^" + other_than(h[:9])),
+    "key_hash__istartswith": lambda h: (
+        f"key_hash__istartswith={h[:9].upper()}",
+        other_than(h[:9]).upper(),
+    ),
+    "key_hash__contains": lambda h: (
+        f"key_hash__contains={h[8:20]}",
+        other_than(h[8:20]),
+    ),
+    "data__isnull": lambda h: ("data__isnull=False", "True"),
+    "data__startswith": lambda h: ("data__startswith=", "\x7f"),
+    "user__scs_sessions__key_hash__startswith": lambda h: (
+        f"user__scs_sessions__key_hash__startswith={h[:9]}",
+        other_than(h[:9]),
+    ),
+    "search": lambda h: (f"q={h[:9]}", other_than(h[:9])),
+    "search-full": lambda h: (f"q={h}", other_than(h)),
+    "_changelist_filters": lambda h: (
+        f"_changelist_filters=key_hash__startswith%3D{h[:9]}",
+        f"key_hash__startswith%3D{other_than(h[:9])}",
+    ),
+}
+# Lookups on the hash or the data themselves must be refused outright.
+REFUSED = {name for name in PROBES if name.split("__")[0] in ("key_hash", "data")}
+
+
+@pytest.mark.parametrize("probe", list(PROBES))
+def test_no_filter_or_search_answers_by_the_token_hash(viewer, user_factory, probe):
+    victim = row_of(device(user_factory()))
+    device(user_factory())
+    holds, fails = PROBES[probe](victim.key_hash)
+    name, _, _ = holds.partition("=")
+    yes, no = answer(viewer, holds), answer(viewer, f"{name}={fails}")
+    assert yes == no
+    if probe in REFUSED:
+        assert yes[0] == 400
+
+
+def test_the_list_cannot_be_ordered_by_the_token_hash(viewer, user_factory):
+    for _ in range(6):
+        device(user_factory())
+    response = viewer.get(URL)
+    column = response.context["cl"].list_display.index("hash_prefix")
+    assert answer(viewer, f"o={column}") == answer(viewer, f"o=-{column}")
+    assert answer(viewer, f"o={column}") == answer(viewer, "")
+    assert f"o={column}" not in response.content.decode()
+
+
+def test_a_popup_cannot_return_full_hashes(viewer, user_factory):
+    device(user_factory())
+    response = viewer.get(URL, {"_popup": "1", "_to_field": "key_hash"})
+    assert response.status_code == 400
+    assert not HEX64.search(response.content.decode())
