@@ -92,6 +92,11 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
                 'None or a request.META key such as "HTTP_X_FORWARDED_FOR"',
             )
         )
+    proxies = values["TRUSTED_PROXY_COUNT"]
+    if not _is_int(proxies) or proxies <= 0:
+        errors.append(
+            _bad_value("TRUSTED_PROXY_COUNT", proxies, "a positive number of proxies")
+        )
     if errors:
         return errors
     absolute, touch = values["ABSOLUTE_TIMEOUT"], values["TOUCH_INTERVAL"]
@@ -111,6 +116,17 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
                 f'SCS["IDLE_TIMEOUT"] ({idle}): active sessions would expire.',
                 hint="Keep TOUCH_INTERVAL a small fraction of IDLE_TIMEOUT (the default is 60).",
                 id="scs_django.E003",
+            )
+        )
+    if "TRUSTED_PROXY_COUNT" in (raw or {}) and header is None:
+        errors.append(
+            checks.Warning(
+                'SCS["TRUSTED_PROXY_COUNT"] is set but SCS["TRUSTED_PROXY_HEADER"] is '
+                "None, so it has no effect: RECORD_IP records REMOTE_ADDR, which behind "
+                "a proxy is the proxy's address.",
+                hint='Name the header your proxies set, such as SCS["TRUSTED_PROXY_HEADER"] '
+                '= "HTTP_X_FORWARDED_FOR", or remove TRUSTED_PROXY_COUNT.',
+                id="scs_django.W030",
             )
         )
     return errors

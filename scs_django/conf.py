@@ -22,11 +22,13 @@ DEFAULTS: dict[str, Any] = {
     "CACHE_ALIAS": "default",
     "REVOKE_ON_PASSWORD_CHANGE": True,
     # Client metadata: off by default (privacy). IPs are cut to /24 and /64
-    # unless IP_FULL; REMOTE_ADDR is used unless a trusted proxy header is named.
+    # unless IP_FULL; REMOTE_ADDR is used unless a trusted proxy header is named,
+    # then the entry TRUSTED_PROXY_COUNT from its right (see metadata.py).
     "RECORD_IP": False,
     "RECORD_USER_AGENT": False,
     "IP_FULL": False,
     "TRUSTED_PROXY_HEADER": None,
+    "TRUSTED_PROXY_COUNT": 1,
 }
 
 _cache: dict[str, Any] | None = None

@@ -2,6 +2,10 @@
 
 Both are off by default. An IP address is truncated to its /24 (IPv4) or /64
 (IPv6) network unless ``SCS["IP_FULL"]`` asks for the full address.
+
+The address is ``REMOTE_ADDR``, or, behind reverse proxies, the entry of
+``SCS["TRUSTED_PROXY_HEADER"]`` that the outermost of ``SCS["TRUSTED_PROXY_COUNT"]``
+proxies added, counted from the right.
 """
 
 from __future__ import annotations
@@ -26,14 +30,27 @@ def client_of(request: Any) -> tuple[str | None, str]:
     return ip, user_agent
 
 
-def _ip(request: Any) -> str | None:
+def _client_address(request: Any) -> str:
     header = conf.get("TRUSTED_PROXY_HEADER")
     # Only a header the site names is trusted: any client can send one.
-    raw = request.META.get(header) if header else None
-    if raw is None:
-        raw = request.META.get("REMOTE_ADDR", "")
+    value = request.META.get(header) if header else None
+    if value is not None:
+        # Each proxy appends the address it was connected from to what it
+        # received, so whatever the client wrote comes first: the outermost
+        # trusted proxy's entry is the one TRUSTED_PROXY_COUNT from the right.
+        entries = value.split(",")
+        proxies = conf.get("TRUSTED_PROXY_COUNT")
+        if len(entries) >= proxies:
+            return entries[-proxies].strip()
+    # No header, or fewer entries than proxies: the request did not pass
+    # through all of them, so any entry may be the client's own. REMOTE_ADDR,
+    # the peer that connected, never is.
+    return request.META.get("REMOTE_ADDR", "")
+
+
+def _ip(request: Any) -> str | None:
     # A scope ("fe80::1%eth0") is local to the server and not storable.
-    raw = raw.split(",")[0].strip().split("%")[0]
+    raw = _client_address(request).split("%")[0]
     try:
         address: Any = ipaddress.ip_address(raw)
     except ValueError:

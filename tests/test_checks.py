@@ -1,5 +1,6 @@
 """System checks: exact messages for each misconfiguration."""
 
+import pytest
 from django.core import checks
 
 from scs_django.checks import check_engine, check_settings
@@ -119,6 +120,42 @@ def test_foreign_engine_and_django_middleware_are_reported(settings):
             '"scs_django.middleware.SessionMiddleware".',
             id="scs_django.W002",
         ),
+    ]
+
+
+def test_a_proxy_count_without_a_proxy_header_is_reported(settings):
+    settings.SCS = {"RECORD_IP": True, "TRUSTED_PROXY_COUNT": 2}
+    assert check_settings() == [
+        checks.Warning(
+            'SCS["TRUSTED_PROXY_COUNT"] is set but SCS["TRUSTED_PROXY_HEADER"] is None, '
+            "so it has no effect: RECORD_IP records REMOTE_ADDR, which behind a proxy "
+            "is the proxy's address.",
+            hint='Name the header your proxies set, such as SCS["TRUSTED_PROXY_HEADER"] '
+            '= "HTTP_X_FORWARDED_FOR", or remove TRUSTED_PROXY_COUNT.',
+            id="scs_django.W030",
+        )
+    ]
+    settings.SCS = {
+        "RECORD_IP": True,
+        "TRUSTED_PROXY_HEADER": "HTTP_X_FORWARDED_FOR",
+        "TRUSTED_PROXY_COUNT": 2,
+    }
+    assert check_settings() == []
+
+
+@pytest.mark.parametrize("count", [0, -1, "2", 1.0, True, None])
+def test_a_proxy_count_must_be_a_positive_integer(settings, count):
+    settings.SCS = {
+        "TRUSTED_PROXY_HEADER": "HTTP_X_FORWARDED_FOR",
+        "TRUSTED_PROXY_COUNT": count,
+    }
+    assert check_settings() == [
+        checks.Error(
+            f'SCS["TRUSTED_PROXY_COUNT"] is {count!r}; it must be a positive number '
+            "of proxies.",
+            hint='Fix SCS["TRUSTED_PROXY_COUNT"] or remove it to use the default.',
+            id="scs_django.E002",
+        )
     ]
 
 

@@ -75,6 +75,7 @@ def test_the_user_agent_is_recorded_truncated(client, db_alias, settings, user_f
 def test_a_proxy_header_counts_only_when_the_site_trusts_it(
     client, db_alias, settings, user_factory
 ):
+    # Client 198.51.100.9 -> proxy 10.0.0.1 -> proxy 10.0.0.2 -> Django.
     meta = {"REMOTE_ADDR": "10.0.0.2", "HTTP_X_FORWARDED_FOR": "198.51.100.9, 10.0.0.1"}
     settings.SCS = {"RECORD_IP": True, "IP_FULL": True}
     client.get("/write/", **meta)
@@ -84,10 +85,79 @@ def test_a_proxy_header_counts_only_when_the_site_trusts_it(
         "RECORD_IP": True,
         "IP_FULL": True,
         "TRUSTED_PROXY_HEADER": "HTTP_X_FORWARDED_FOR",
+        "TRUSTED_PROXY_COUNT": 2,
     }
     client.cookies.clear()
     client.get("/write/", **meta)
     assert row_of(client).ip == "198.51.100.9"
+
+
+@pytest.mark.django_db(databases="__all__")
+def test_a_client_cannot_choose_its_recorded_address(
+    client, db_alias, settings, user_factory
+):
+    # nginx with proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for
+    # appends the address it was connected from to what the client sent.
+    settings.SCS = {
+        "RECORD_IP": True,
+        "IP_FULL": True,
+        "TRUSTED_PROXY_HEADER": "HTTP_X_FORWARDED_FOR",
+    }
+    user = user_factory()
+    row = login(
+        client,
+        user,
+        REMOTE_ADDR="127.0.0.1",
+        HTTP_X_FORWARDED_FOR="192.0.2.66, 203.0.113.7",
+    )
+    assert row.ip == "203.0.113.7"
+    [listed] = sessions.for_user(user)
+    assert listed.ip == "203.0.113.7"
+
+
+XFF = {
+    "RECORD_IP": True,
+    "IP_FULL": True,
+    "TRUSTED_PROXY_HEADER": "HTTP_X_FORWARDED_FOR",
+}
+
+
+@pytest.mark.parametrize(
+    "proxies, forwarded_for, expected",
+    [
+        # One proxy: the last entry is the one it added.
+        (1, "203.0.113.7", "203.0.113.7"),
+        (1, "192.0.2.66, 203.0.113.7", "203.0.113.7"),
+        (1, "192.0.2.66,203.0.113.7", "203.0.113.7"),
+        (1, "not an address, 203.0.113.7", "203.0.113.7"),
+        (1, f"192.0.2.66, {IPV6}", IPV6),
+        # Two proxies: the second added the first's address, the first the client's.
+        (2, "203.0.113.7, 10.0.0.1", "203.0.113.7"),
+        (2, "192.0.2.66, 203.0.113.7, 10.0.0.1", "203.0.113.7"),
+        (3, "192.0.2.66, 203.0.113.7, 10.0.0.1, 10.0.0.2", "203.0.113.7"),
+        # Fewer entries than proxies: the request did not come through all of
+        # them, so any entry may be the client's own; REMOTE_ADDR never is.
+        (2, "192.0.2.66", "10.0.0.9"),
+        (3, "192.0.2.66, 10.0.0.1", "10.0.0.9"),
+        # What the trusted proxy added is not an address: nothing is recorded.
+        (1, "203.0.113.7, unknown", None),
+        (2, "unknown, 10.0.0.1", None),
+    ],
+)
+def test_the_address_is_counted_from_the_right(
+    settings, proxies, forwarded_for, expected
+):
+    settings.SCS = {**XFF, "TRUSTED_PROXY_COUNT": proxies}
+    request = RequestFactory().get(
+        "/", REMOTE_ADDR="10.0.0.9", HTTP_X_FORWARDED_FOR=forwarded_for
+    )
+    assert metadata.client_of(request) == (expected, "")
+
+
+def test_without_the_header_the_connecting_address_is_recorded(settings):
+    settings.SCS = {**XFF, "TRUSTED_PROXY_COUNT": 1}
+    request = RequestFactory().get("/", REMOTE_ADDR="10.0.0.9")
+    assert metadata.client_of(request) == ("10.0.0.9", "")
 
 
 @pytest.mark.django_db(databases="__all__")
@@ -141,6 +211,7 @@ def test_metadata_settings_are_checked(settings):
         "RECORD_IP": "yes",
         "IP_FULL": 1,
         "TRUSTED_PROXY_HEADER": "X-Forwarded-For",
+        "TRUSTED_PROXY_COUNT": 0,
     }
     assert [(m.id, m.msg) for m in check_settings()] == [
         ("scs_django.E002", "SCS[\"RECORD_IP\"] is 'yes'; it must be True or False."),
@@ -149,5 +220,9 @@ def test_metadata_settings_are_checked(settings):
             "scs_django.E002",
             "SCS[\"TRUSTED_PROXY_HEADER\"] is 'X-Forwarded-For'; it must be None or "
             'a request.META key such as "HTTP_X_FORWARDED_FOR".',
+        ),
+        (
+            "scs_django.E002",
+            'SCS["TRUSTED_PROXY_COUNT"] is 0; it must be a positive number of proxies.',
         ),
     ]
