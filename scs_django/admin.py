@@ -6,8 +6,10 @@ a token hash, and shows which keys a session holds, never their values.
 
 from __future__ import annotations
 
+from importlib import import_module
 from typing import Any
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.auth import get_permission_codename, get_user_model
 from django.db.models import QuerySet
@@ -52,6 +54,17 @@ def state_of(session: Session, now: Any) -> str:
     if session.expiry <= now:
         return IDLE_EXPIRED
     return ACTIVE
+
+
+def table_in_use() -> bool:
+    """Whether ``SESSION_ENGINE`` keeps its sessions in the Session table.
+
+    True for the db and cached_db engines. With any other engine (the cache
+    engine, or Django's own) the table holds at most rows left from before.
+    """
+    store = import_module(settings.SESSION_ENGINE).SessionStore
+    get_model_class = getattr(store, "get_model_class", None)
+    return get_model_class is not None and issubclass(get_model_class(), Session)
 
 
 class StateFilter(admin.SimpleListFilter):
@@ -149,6 +162,38 @@ class SessionAdmin(admin.ModelAdmin):
 
     def has_revoke_permission(self, request: HttpRequest) -> bool:
         return may_revoke(request)
+
+    # When the engine in use keeps no sessions in the table (the cache engine),
+    # the rows there are leftovers: they get no state, as if they could be
+    # live, and no revoke actions, which would end nothing. The note on top of
+    # the list (change_list.html) says so and points to the per-user page.
+
+    def get_list_display(self, request: HttpRequest) -> Any:
+        shown = super().get_list_display(request)
+        return shown if table_in_use() else tuple(n for n in shown if n != "state")
+
+    def get_list_filter(self, request: HttpRequest) -> Any:
+        filters = super().get_list_filter(request)
+        if table_in_use():
+            return filters
+        return tuple(f for f in filters if f is not StateFilter)
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        fields = super().get_fields(request, obj)
+        return fields if table_in_use() else tuple(n for n in fields if n != "state")
+
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        return super().get_actions(request) if table_in_use() else {}
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> Any:
+        context = {
+            "session_engine": settings.SESSION_ENGINE,
+            "table_in_use": table_in_use(),
+            **(extra_context or {}),
+        }
+        return super().changelist_view(request, context)
 
     # Not sortable: the order of the full hashes says more than the prefix.
     @admin.display(description=_("token hash"))
