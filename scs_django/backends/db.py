@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import sqlite3
 import weakref
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
@@ -280,10 +281,43 @@ def _run_update(compiled: _Compiled, alias: str, values: tuple[Any, ...]) -> int
             return cursor.rowcount
 
 
+# SQLite's messages for SQLITE_BUSY, _LOCKED, _CANTOPEN, _IOERR, _FULL and
+# _PROTOCOL: a database locked, out of reach or out of space. Every other
+# OperationalError of SQLite (no such table, no such column, a syntax error)
+# is a bug or a schema that was never migrated. (Messages rather than
+# sqlite_errorname, which Python 3.10 lacks.)
+_SQLITE_UNAVAILABLE = (
+    "database is locked",
+    "database table is locked",
+    "database schema is locked",
+    "unable to open database file",
+    "disk I/O error",
+    "database or disk is full",
+    "locking protocol",
+)
+# mysqlclient's OperationalError codes that mean a schema error: unknown
+# column, unknown table (1146 is a ProgrammingError already, on most versions).
+_MYSQL_SCHEMA_ERRORS = frozenset({1054, 1146})
+
+
 class SessionStore(ScsSessionStore):
     """Database session engine: ``SESSION_ENGINE = "scs_django.backends.db"``."""
 
     unavailable_errors = (OperationalError, InterfaceError)
+
+    @classmethod
+    def is_unavailable(cls, exc: BaseException) -> bool:
+        """True for a database that cannot answer now; False for a schema or
+        programming error, which SQLite and MySQL also report as
+        ``OperationalError`` (a missing table is a 500, not a 503)."""
+        if not isinstance(exc, cls.unavailable_errors):
+            return False
+        cause = exc.__cause__  # the driver's exception, which Django wrapped
+        if isinstance(cause, sqlite3.Error):
+            return str(cause).startswith(_SQLITE_UNAVAILABLE)
+        if type(cause).__module__.startswith("MySQLdb") and cause.args:
+            return cause.args[0] not in _MYSQL_SCHEMA_ERRORS
+        return True
 
     @classmethod
     def get_model_class(cls) -> Any:
