@@ -116,7 +116,7 @@ def import_django_sessions(
                 skipped += 1
             else:
                 candidates.append(session)
-        sessions = _of_existing_users(candidates, using)
+        sessions = _of_existing_users(candidates)
         skipped += len(candidates) - len(sessions)
         if sessions and not dry_run:
             # A session stored meanwhile under the same hash (a concurrent run)
@@ -235,15 +235,15 @@ def _session(
 _NO_USER = object()
 
 
-def _of_existing_users(sessions: list[Any], using: str) -> list[Any]:
+def _of_existing_users(sessions: list[Any]) -> list[Any]:
     """The sessions that are anonymous or belong to a user that still exists."""
     ids = {s.user_id for s in sessions if s.user_id is not None}
     if not ids:
         return sessions
+    # From the users' database, which a router may keep apart from ours.
     existing = set(
         get_user_model()
-        ._default_manager.using(using)
-        .filter(pk__in=ids)
+        ._default_manager.filter(pk__in=ids)
         .values_list("pk", flat=True)
     )
     return [s for s in sessions if s.user_id is None or s.user_id in existing]
