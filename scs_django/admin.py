@@ -12,6 +12,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.auth import get_permission_codename, get_user_model
+from django.db import router
 from django.db.models import QuerySet
 from django.db.models.constants import LOOKUP_SEP
 from django.http import HttpRequest
@@ -54,6 +55,12 @@ def state_of(session: Session, now: Any) -> str:
     if session.expiry <= now:
         return IDLE_EXPIRED
     return ACTIVE
+
+
+def users_together() -> bool:
+    """True when the router reads sessions and users from the same database,
+    so a query can join them."""
+    return router.db_for_read(Session) == router.db_for_read(get_user_model())
 
 
 def table_in_use() -> bool:
@@ -133,7 +140,11 @@ class SessionAdmin(admin.ModelAdmin):
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         # The list never needs the (up to MAX_BYTES) data; the detail page
         # loads it for the keys.
-        return super().get_queryset(request).defer("data")
+        rows = super().get_queryset(request).defer("data")
+        return rows if users_together() else rows.prefetch_related("user")
+
+    def get_list_select_related(self, request: HttpRequest) -> Any:
+        return self.list_select_related if users_together() else ()
 
     def lookup_allowed(
         self, lookup: str, value: str, request: HttpRequest | None = None
@@ -145,6 +156,8 @@ class SessionAdmin(admin.ModelAdmin):
         return super().lookup_allowed(lookup, value, request)
 
     def get_search_fields(self, request: HttpRequest) -> tuple[str, ...]:
+        if not users_together():
+            return ()  # no JOIN reaches the users in their own database
         user_model = get_user_model()
         names = {user_model.USERNAME_FIELD, user_model.get_email_field_name()}
         concrete = {f.name for f in user_model._meta.concrete_fields}
@@ -224,7 +237,8 @@ class SessionAdmin(admin.ModelAdmin):
     @admin.action(description=_("Revoke selected sessions"), permissions=("revoke",))
     def revoke_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
         by_user: dict[Any, list[str]] = {}
-        for row in queryset.select_related("user"):
+        rows = queryset.select_related("user") if users_together() else queryset
+        for row in rows:
             by_user.setdefault(row.user, []).append(row.key_hash)
         self._revoked(
             request,
