@@ -23,12 +23,17 @@ class Session(models.Model):
     # Bumped by every write of data, so two requests that both change the
     # session can tell and merge instead of one overwriting the other.
     version = models.PositiveBigIntegerField(_("version"), default=1, editable=False)
+    # No constraint and no cascade, as Django's own session table has no link
+    # at all: a router may keep the sessions in another database than the
+    # users. Deleting a user ends their sessions through a receiver
+    # (receivers.end_sessions_on_user_delete), on every engine.
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         verbose_name=_("user"),
         null=True,
         blank=True,
-        on_delete=models.CASCADE,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
         related_name="scs_sessions",
     )
     # Recorded only with SCS["RECORD_IP"] / ["RECORD_USER_AGENT"] (off by

@@ -8,11 +8,12 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.signals import user_logged_in
-from django.db.models.signals import post_init, post_save, pre_delete
+from django.db.models.signals import post_delete, post_init, post_save
 from django.dispatch import receiver
 
 from . import conf, context, sessions
 from .backends.base import ScsSessionStore
+from .backends.db import SessionStore as DatabaseStore
 
 logger = logging.getLogger("scs_django")
 
@@ -108,13 +109,20 @@ def end_sessions_on_user_change(
 
 
 @receiver(
-    pre_delete, sender=settings.AUTH_USER_MODEL, dispatch_uid="scs_django.user_deleted"
+    post_delete, sender=settings.AUTH_USER_MODEL, dispatch_uid="scs_django.user_deleted"
 )
 def end_sessions_on_user_delete(sender: Any, instance: Any, **kwargs: Any) -> None:
-    """End a deleted user's sessions.
+    """End a deleted user's sessions, and remove their expired rows.
 
-    The database's cascade removes the rows too; this runs before it so that
-    every engine (a cache, a cache in front of the database) can still find
-    them by user, and so that ``session_revoked`` is sent.
+    The session table has no cascade (its link to the user has no database
+    constraint, so a router may keep it apart from the users), so this is
+    what removes them, on every engine, with ``session_revoked`` sent. It runs
+    once per user, also for a queryset's ``delete()``, and after the user's
+    row is gone, so a login racing with the deletion cannot start a session
+    after it.
     """
     _end_sessions(instance)
+    store = import_module(settings.SESSION_ENGINE).SessionStore
+    if issubclass(store, DatabaseStore):
+        # Expired rows still hold the user's IP address and user agent.
+        store.get_model_class()._default_manager.filter(user_id=instance.pk).delete()

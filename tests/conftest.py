@@ -30,7 +30,11 @@ def postgresql_server():
     with PostgresServer().start(port=int(db["PORT"])) as server:
         if str(server.port) != str(db["PORT"]):
             # The chosen port was taken meanwhile. No connection exists yet,
-            # and connections[...] shares this dict, so updating it suffices.
+            # and connections[...] shares these dicts, so updating them
+            # suffices; the other aliases on this server move along.
+            for other in settings.DATABASES.values():
+                if other is not db and other.get("PORT") == db["PORT"]:
+                    other["PORT"] = str(server.port)
             db["PORT"] = str(server.port)
             os.environ[port_variable("pg")] = str(server.port)
         yield server

@@ -1,4 +1,9 @@
-"""A database router that sends every query to one alias, switchable by tests."""
+"""Database routers for the tests.
+
+``PinnedRouter`` (settings.DATABASE_ROUTERS) sends every query to one alias,
+switchable by tests. ``AuthRouter`` is what a site that keeps its users and
+its sessions in different databases installs instead (tests/test_multiple_databases.py).
+"""
 
 from __future__ import annotations
 
@@ -28,8 +33,60 @@ def use_database(alias: str) -> Iterator[str]:
         _alias = previous
 
 
+class AuthRouter:
+    """The AuthRouter of Django's multi-database docs, with a database for
+    scs_django's sessions added.
+
+    The users' apps (auth, contenttypes, and the admin's log, whose foreign
+    keys point at them) are read, written and migrated in ``users`` only;
+    scs_django in ``sessions`` only.
+    """
+
+    users_apps = frozenset({"auth", "contenttypes", "admin"})
+
+    def __init__(self, users: str, sessions: str) -> None:
+        self.users = users
+        self.sessions = sessions
+
+    def _database(self, model) -> str | None:
+        if model._meta.app_label in self.users_apps:
+            return self.users
+        if model._meta.app_label == "scs_django":
+            return self.sessions
+        return None
+
+    def db_for_read(self, model, **hints):
+        return self._database(model)
+
+    def db_for_write(self, model, **hints):
+        return self._database(model)
+
+    def allow_relation(self, obj1, obj2, **hints):
+        labels = {obj1._meta.app_label, obj2._meta.app_label}
+        if labels <= self.users_apps or labels <= {"scs_django", "auth"}:
+            return True
+        return None
+
+    def allow_migrate(self, db, app_label, model_name=None, **hints):
+        if db == self.users:
+            return app_label in self.users_apps
+        if db == self.sessions:
+            return app_label == "scs_django"
+        return None
+
+
+# Per database vendor, the split the tests route to (aliases of tests/settings.py).
+SPLITS = {
+    "postgresql": AuthRouter("users", "sessions"),
+    "sqlite": AuthRouter("sqlite_users", "sqlite_sessions"),
+}
+
+
 class PinnedRouter:
-    """Route all reads and writes to the alias chosen with ``use_database``."""
+    """Route all reads and writes to the alias chosen with ``use_database``.
+
+    The split databases of :data:`SPLITS` get only their own apps' tables.
+    """
 
     def db_for_read(self, model, **hints):
         return _alias
@@ -41,4 +98,8 @@ class PinnedRouter:
         return True
 
     def allow_migrate(self, db, app_label, model_name=None, **hints):
+        for split in SPLITS.values():
+            allowed = split.allow_migrate(db, app_label, model_name, **hints)
+            if allowed is not None:
+                return allowed
         return True

@@ -92,6 +92,28 @@ DATABASES = {
 
 DATABASE_ROUTERS = ["tests.routers.PinnedRouter"]
 
+# Two more pairs, split the way a site splits them with the AuthRouter of
+# Django's multi-database docs: the users (auth, contenttypes, the admin's log)
+# in one database, scs_django's sessions in the other, each holding only its
+# own apps' tables (tests.routers.SPLITS, tests/test_multiple_databases.py).
+# The PostgreSQL pair lives on the server of "default".
+
+
+def _sqlite_file(name):
+    return {
+        **DATABASES["sqlite"],
+        "NAME": SQLITE_DIR / f"scs-django-{name}.sqlite3",
+        "TEST": {
+            "NAME": str(SQLITE_DIR / f"scs-django-test-{name}-{os.getpid()}.sqlite3")
+        },
+    }
+
+
+DATABASES["users"] = {**DATABASES["default"], "NAME": "scs_django_users"}
+DATABASES["sessions"] = {**DATABASES["default"], "NAME": "scs_django_sessions"}
+DATABASES["sqlite_users"] = _sqlite_file("users")
+DATABASES["sqlite_sessions"] = _sqlite_file("sessions")
+
 TEST_REDIS_EXTERNAL = bool(os.environ.get("SCS_TEST_REDIS_URL"))
 TEST_REDIS_URL = (
     os.environ.get("SCS_TEST_REDIS_URL") or f"redis://{HOST}:{reserve_port('redis')}/0"

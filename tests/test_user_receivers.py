@@ -4,10 +4,9 @@ or deleted; the session that changed the password stays."""
 import pytest
 from django.conf import settings as django_settings
 from django.contrib.auth import get_user_model
-from django.db.models.signals import pre_delete
 from django.test import Client
 
-from scs_django import receivers, tokens
+from scs_django import tokens
 from scs_django.models import Session
 from scs_django.signals import session_revoked
 from tests.factories import PASSWORD
@@ -168,20 +167,3 @@ def test_deleting_a_user_ends_their_sessions(db_alias, user_factory):
     assert not is_live(first) and not is_live(second)
     assert user_of(first) is None
     assert is_live(unrelated)
-
-
-def test_the_database_cascade_alone_also_removes_a_deleted_users_rows(
-    db_alias, user_factory
-):
-    user = user_factory()
-    client = logged_in(user)
-    sender = get_user_model()
-    uid = "scs_django.user_deleted"
-    assert pre_delete.disconnect(sender=sender, dispatch_uid=uid)
-    try:
-        user.delete()
-    finally:
-        pre_delete.connect(
-            receivers.end_sessions_on_user_delete, sender=sender, dispatch_uid=uid
-        )
-    assert not is_live(client)
