@@ -118,8 +118,8 @@ def end_sessions_on_user_delete(sender: Any, instance: Any, **kwargs: Any) -> No
     constraint, so a router may keep it apart from the users), so this is
     what removes them, on every engine, with ``session_revoked`` sent. It runs
     once per user, also for a queryset's ``delete()``, and after the user's
-    row is gone, so a login racing with the deletion cannot start a session
-    after it.
+    row is deleted, which leaves a login racing with the deletion the
+    smallest window to start a session that outlives it.
     """
     _end_sessions(instance)
     store = import_module(settings.SESSION_ENGINE).SessionStore
