@@ -30,10 +30,12 @@ def _sent_once_as_is(request: HttpRequest, token: str) -> bool:
     # Django's cookie parser keeps the last of repeated names and undoes
     # cookie quoting ('"\\101..."' becomes "A..."). A token we issued comes
     # back once and bare; anything else is ambiguous, so it is no session.
-    header = request.META.get("HTTP_COOKIE")
-    if header is None:
-        return True  # request.COOKIES was filled in by hand (RequestFactory)
+    header = request.META.get("HTTP_COOKIE") or ""
     name = settings.SESSION_COOKIE_NAME
+    if name not in header:
+        # request.COOKIES was filled in by hand, as with RequestFactory (which
+        # always sets the header, empty or holding other cookies).
+        return True
     if header.count(name) == 1 and f"{name}={token}" in header:
         # The usual case, without splitting the header: the name appears once,
         # followed by the bare token (a quoted value would not contain it).
@@ -43,7 +45,8 @@ def _sent_once_as_is(request: HttpRequest, token: str) -> bool:
         for key, eq, value in (chunk.partition("=") for chunk in header.split(";"))
         if eq and key.strip() == name
     ]
-    return sent == [token]
+    # No chunk named exactly so: the name was part of another cookie's.
+    return not sent or sent == [token]
 
 
 class SessionMiddleware(DjangoSessionMiddleware):
@@ -68,6 +71,7 @@ class SessionMiddleware(DjangoSessionMiddleware):
         request.session = self.SessionStore(token)
         if isinstance(request.session, ScsSessionStore):
             request.session.defer_renewal = True
+            request.session.cookie_sent = token is not None
             scs = conf.get_settings()
             if scs["RECORD_IP"] or scs["RECORD_USER_AGENT"]:
                 request.session.client = metadata.client_of(request)
@@ -97,7 +101,11 @@ class SessionMiddleware(DjangoSessionMiddleware):
         try:
             return self._finish(request, response, session)
         except SessionStoreUnavailable:
-            if conf.get("FAIL_OPEN"):
+            # Ending or renewing a session never fails open: the user must not
+            # believe they logged out (or in) when the store did not change.
+            if conf.get("FAIL_OPEN") and not (
+                session.end_failed or session.renewed or session.ended
+            ):
                 # As when loading failed: serve the request, store nothing.
                 logger.warning("Session store unavailable; the session was not saved.")
                 return response
@@ -108,6 +116,8 @@ class SessionMiddleware(DjangoSessionMiddleware):
     def _finish(
         self, request: HttpRequest, response: HttpResponseBase, session: ScsSessionStore
     ) -> HttpResponseBase:
+        if session.end_failed:
+            return self._unavailable()
         if session.store_error:
             if conf.get("FAIL_OPEN"):
                 return response
@@ -126,7 +136,7 @@ class SessionMiddleware(DjangoSessionMiddleware):
             # from a live session, so an unknown one is never written.
             session._get_session()
             if session.is_empty():
-                if session.ended and cookie_sent:
+                if cookie_sent and (session.ended or self._gone(session)):
                     self._delete_cookie(request, response)
                 return response
             try:
@@ -139,7 +149,9 @@ class SessionMiddleware(DjangoSessionMiddleware):
             self._set_cookie(request, response, session)
         elif session.renewed and session.session_key is not None:
             self._set_cookie(request, response, session)
-        elif session.ended and cookie_sent:
+        elif cookie_sent and (session.ended or self._gone(session)):
+            # Ended here, or unknown, expired or ended elsewhere: the browser
+            # would send it forever otherwise (Django clears it too).
             self._delete_cookie(request, response)
         elif session.needs_touch:
             try:
@@ -149,6 +161,11 @@ class SessionMiddleware(DjangoSessionMiddleware):
                     "The request's session was ended before the request completed."
                 ) from None
         return response
+
+    @staticmethod
+    def _gone(session: ScsSessionStore) -> bool:
+        # The request's well-formed cookie named no live session when loaded.
+        return session.cookie_sent and session.accessed and session.session_key is None
 
     def _cookie_options(self, request: HttpRequest) -> dict[str, Any]:
         return {

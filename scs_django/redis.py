@@ -8,7 +8,7 @@ without a parser:
 ======  ====  =============================================================
 offset  size  field
 ======  ====  =============================================================
-0       1     ``s`` a session, ``x`` a cached_db tombstone (nothing follows)
+0       1     ``s`` a session; other kinds are followed by less (below)
 1       16    expiry (min of idle, fixed and absolute deadlines), µs
 17      16    last seen, µs
 33      16    version, bumped by every data write
@@ -32,6 +32,17 @@ hex digits of the token hash; on Redis Cluster a renewed token is drawn with
 the same two digits, so the old and the new key sit in one slot and the
 rename stays one atomic script there too.
 
+Other values under a session's key: ``x`` a cached_db tombstone (nothing
+follows); ``p`` and the version field alone, a cached_db marker of a version
+being written to the database; ``r`` and a token hash, the forward a renewal
+leaves for a minute under the old key, so that a revoke which listed the old
+key ends the renewed session too.
+
+When a write loses to a concurrent one, the writer takes the session's lock
+``<prefix>l:{<tag>}<rest of the hash>`` (``SET NX`` with a short TTL), reads
+the latest state, merges and writes; the write script refuses any writer that
+does not hold a lock another request holds, so the locked write cannot lose.
+
 A user's sessions are listed in a sorted set ``<prefix>u:{<user id>}`` (members:
 token hashes, scores: absolute expiry in ms), written in the same round trip as
 the session and pruned of dead members whenever it is read or written.
@@ -41,7 +52,10 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable
+import random
+import secrets
+import time
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
@@ -50,22 +64,32 @@ from redis.exceptions import NoScriptError, ResponseError
 from . import tokens
 from .backends.base import Loaded, _from_micros
 from .backends.base import _to_micros as micros
+from .exceptions import SessionStoreUnavailable
 
 TAG_LENGTH = 2
 SAME_SLOT_DRAWS = 100_000
 
-SESSION, TOMBSTONE = b"s", b"x"
+SESSION, TOMBSTONE, PENDING, FORWARD = b"s", b"x", b"p", b"r"
 HEAD = 93  # bytes before the user id
-_FIXED = 81  # kind and the five numbers, as the scripts receive them
 _LARGEST = 10**16 - 1
+# A renewed session's old key names the new one this long, so that a revoke
+# which listed the old key follows it (see revoke()).
+FORWARD_MS = 60_000
+# A session's write lock, taken only when an optimistic write lost to another
+# writer: held for one read and one write, so this bounds only a crashed
+# holder's lock.
+LOCK_MS = 5_000
+# How long a writer waits for the lock before calling the store unavailable.
+LOCK_WAIT_SECONDS = 10.0
 # What a listing reads of each session: the header, user id and client metadata
 # of any usual size.
 LISTED = 4096
 
-# KEYS: session key [, new key]. ARGV: now, version ('' for any), ttl, the
-# fixed header, user id, client metadata, '1' to keep the stored client
-# metadata instead, payload. 1 written, 0 gone/expired/other version, -1 new
-# key taken.
+# KEYS: session key, its lock [, new key]. ARGV: now, version ('' for any),
+# ttl, the fixed header, user id, client metadata, '1' to keep the stored
+# client metadata instead, payload, the lock token this request holds ('' for
+# none), the new key's hash, the forward's ttl. 1 written, 0 gone/expired/other
+# version/locked by another request, -1 new key taken.
 _UPDATE = """
 local head = redis.call('GETRANGE', KEYS[1], 0, 92)
 if #head < 93 or string.sub(head, 1, 1) ~= 's' then return 0 end
@@ -73,6 +97,8 @@ if tonumber(string.sub(head, 2, 17)) <= tonumber(ARGV[1]) then return 0 end
 if ARGV[2] ~= '' and tonumber(string.sub(head, 34, 49)) ~= tonumber(ARGV[2]) then
   return 0
 end
+local holder = redis.call('GET', KEYS[2])
+if holder and holder ~= ARGV[9] then return 0 end
 local client = ARGV[6]
 if ARGV[7] == '1' then
   local u = tonumber(string.sub(head, 82, 87))
@@ -81,10 +107,10 @@ if ARGV[7] == '1' then
   if m > 0 then client = redis.call('GETRANGE', KEYS[1], 93 + u, 92 + u + m) end
 end
 local target = KEYS[1]
-if #KEYS == 2 then
-  if redis.call('EXISTS', KEYS[2]) == 1 then return -1 end
-  redis.call('DEL', KEYS[1])
-  target = KEYS[2]
+if #KEYS == 3 then
+  if redis.call('EXISTS', KEYS[3]) == 1 then return -1 end
+  redis.call('SET', KEYS[1], 'r' .. ARGV[10], 'PX', ARGV[11])
+  target = KEYS[3]
 end
 redis.call('SET', target, ARGV[4] .. string.format('%06d%06d', #ARGV[5], #client)
   .. ARGV[5] .. client .. ARGV[8], 'PX', ARGV[3])
@@ -92,16 +118,57 @@ return 1
 """
 
 # A copy kept in front of the database (cached_db). KEYS: key; ARGV: version,
-# ttl, value. Never over a tombstone or a newer copy.
+# ttl, value. Never over a tombstone, a newer copy or the marker of a newer
+# version being written.
 _PUT = """
 local head = redis.call('GETRANGE', KEYS[1], 0, 48)
 local kind = string.sub(head, 1, 1)
 if kind == 'x' then return 0 end
-if kind == 's' and #head == 49 and tonumber(string.sub(head, 34, 49)) > tonumber(ARGV[1]) then
+if (kind == 's' or kind == 'p') and #head == 49
+    and tonumber(string.sub(head, 34, 49)) > tonumber(ARGV[1]) then
   return 0
 end
 redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[2])
 return 1
+"""
+
+# Before a copy's version is written to the database: the marker stops copies
+# of older versions (a read that raced the write) from being cached, and is
+# replaced by the new copy once the database has it. KEYS: key; ARGV: version,
+# ttl, marker. Never over a tombstone or the marker of a newer version.
+_MARK = """
+local head = redis.call('GETRANGE', KEYS[1], 0, 48)
+local kind = string.sub(head, 1, 1)
+if kind == 'x' then return 0 end
+if kind == 'p' and #head == 49
+    and tonumber(string.sub(head, 34, 49)) >= tonumber(ARGV[1]) then
+  return 1
+end
+redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[2])
+return 1
+"""
+
+# Ends a session, following it to where a renewal moved it. KEYS: key; ARGV:
+# the user id it must belong to ('' for any). 1 ended, the new key's hash for
+# a renewed session, 0 nothing (gone, someone else's).
+_KILL = """
+local value = redis.call('GET', KEYS[1])
+if not value then return 0 end
+local kind = string.sub(value, 1, 1)
+if kind == 'r' then return string.sub(value, 2) end
+if kind ~= 's' or #value < 93 then return 0 end
+if ARGV[1] ~= '' then
+  local u = tonumber(string.sub(value, 82, 87))
+  if string.sub(value, 94, 93 + u) ~= ARGV[1] then return 0 end
+end
+redis.call('DEL', KEYS[1])
+return 1
+"""
+
+# KEYS: a session's lock; ARGV: the token that holds it.
+_UNLOCK = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
 """
 
 # KEYS: session key; ARGV: now, ttl, the new expiry and last seen (32 digits).
@@ -178,6 +245,7 @@ def run_pipeline(client: Any, build: Any, scripts: Iterable[Script]) -> list[Any
 
 
 UPDATE, BUMP, PUT = Script(_UPDATE), Script(_BUMP), Script(_PUT)
+MARK, KILL, UNLOCK = Script(_MARK), Script(_KILL), Script(_UNLOCK)
 
 
 def ttl_ms(expiry: datetime, now: datetime) -> int:
@@ -283,6 +351,10 @@ class RedisSessions:
     def session_key(self, key_hash: str) -> str:
         return f"{self.prefix}s:{{{key_hash[:TAG_LENGTH]}}}{key_hash[TAG_LENGTH:]}"
 
+    def lock_key(self, key_hash: str) -> str:
+        # The session's hash tag: the write script reads it on a cluster too.
+        return f"{self.prefix}l:{{{key_hash[:TAG_LENGTH]}}}{key_hash[TAG_LENGTH:]}"
+
     def user_key(self, user_id: Any) -> str:
         # Braces in an id would change the cluster hash tag.
         safe = str(user_id).replace("{", "(").replace("}", ")")
@@ -331,9 +403,11 @@ class RedisSessions:
         user_key = self.user_key(record.user_id)
 
         def extra(pipe: Any) -> None:
+            # Added before the old member goes, so that a listing always finds
+            # one of the two (a revoke follows the old one's forward).
+            pipe.zadd(user_key, {key_hash: micros(record.absolute_expiry) // 1000})
             if drop is not None:
                 pipe.zrem(user_key, drop)
-            pipe.zadd(user_key, {key_hash: micros(record.absolute_expiry) // 1000})
             pipe.zremrangebyscore(user_key, "-inf", micros(now) // 1000)
             # NX gives a new index a TTL; GT lets a longer-lived session extend it.
             ttl = ttl_ms(record.absolute_expiry, now)
@@ -361,9 +435,11 @@ class RedisSessions:
         now: datetime,
         version: int | None,
         new_hash: str | None = None,
+        lock: str = "",
     ) -> int:
-        """1 written, 0 gone or at another version, -1 ``new_hash`` taken."""
-        keys = [self.session_key(key_hash)]
+        """1 written, 0 gone, at another version or locked by another writer,
+        -1 ``new_hash`` taken. ``lock``: the token of the lock this writer holds."""
+        keys = [self.session_key(key_hash), self.lock_key(key_hash)]
         if new_hash is not None:
             keys.append(self.session_key(new_hash))
         # Client metadata is written at creation and renewal only, as in the db.
@@ -380,9 +456,61 @@ class RedisSessions:
                 client_metadata(record) if renewal else b"",
                 "0" if renewal else "1",
                 record.payload,
+                lock,
+                new_hash or "",
+                FORWARD_MS,
             ],
             self._index(record, new_hash or key_hash, now, drop=new_hash and key_hash),
         )
+
+    def update_locked(
+        self,
+        key_hash: str,
+        now: datetime,
+        new_hash: str | None,
+        apply: Callable[[Loaded], Any],
+    ) -> Any:
+        """Under the session's lock: read the latest, write ``apply(latest)``.
+
+        The record written, or None when the session is gone (or ``apply``
+        gives None); -1 when ``new_hash`` is taken.
+        """
+        while True:
+            token = self._lock(key_hash)
+            try:
+                latest = self.fetch(key_hash, now)
+                if latest is None:
+                    return None
+                record = apply(latest)
+                if record is None:
+                    return None
+                result = self.update(
+                    key_hash, record, now, latest.version, new_hash, lock=token
+                )
+            finally:
+                UNLOCK.run(self.client, [self.lock_key(key_hash)], [token])
+            if result == 1:
+                return record
+            if result == -1:
+                return -1
+            # 0 under the lock: the session ended, or this writer held the lock
+            # past LOCK_MS and lost it; the next round tells which.
+
+    def _lock(self, key_hash: str) -> str:
+        token = secrets.token_hex(8)
+        key = self.lock_key(key_hash)
+        deadline = time.monotonic() + LOCK_WAIT_SECONDS
+        pause = 0.001
+        while not self.client.set(key, token, nx=True, px=LOCK_MS):
+            if time.monotonic() > deadline:
+                raise SessionStoreUnavailable(
+                    "A session stayed locked by another writer for longer than "
+                    f"{LOCK_WAIT_SECONDS:g} s."
+                )
+            # Jittered, so that the waiters do not come back in step.
+            time.sleep(pause * (0.5 + random.random()))  # noqa: S311
+            pause = min(pause * 2, 0.02)
+        return token
 
     def bump(self, key_hash: str, now: datetime, expiry: datetime) -> bool:
         result = BUMP.run(
@@ -403,7 +531,8 @@ class RedisSessions:
     # -- a copy in front of the database (cached_db) --------------------------------
 
     def put(self, key_hash: str, record: Any, now: datetime) -> None:
-        """Cache ``record`` unless the session was buried or a newer copy is there."""
+        """Cache ``record`` unless the session was buried, or a newer copy or
+        the marker of a newer version is there."""
         PUT.run(
             self.client,
             [self.session_key(key_hash)],
@@ -412,6 +541,16 @@ class RedisSessions:
                 self._ttl(record.expiry, now),
                 pack(record, client_metadata(record)),
             ],
+        )
+
+    def mark(self, key_hash: str, version: int, seconds: int) -> None:
+        """Before ``version`` is written to the database: drop the copy and stop
+        older copies from being cached for ``seconds`` or until :meth:`put`
+        caches that version (see the module's docstring)."""
+        MARK.run(
+            self.client,
+            [self.session_key(key_hash)],
+            [version, seconds * 1000, PENDING + b"0" * 32 + _digits(version)],
         )
 
     def replace(
@@ -487,14 +626,43 @@ class RedisSessions:
             self.client.zrem(user_key, *dead)
         return found
 
-    def revoke(self, key_hashes: Iterable[str]) -> int:
-        keys = [self.session_key(h) for h in key_hashes]
-        if not keys:
-            return 0
-        pipe = self.client.pipeline(transaction=False)
-        for key in keys:  # one DEL per key: keys of a cluster sit in many slots
-            pipe.delete(key)
-        return sum(pipe.execute())
+    def revoke(self, key_hashes: Iterable[str], user_id: Any = None) -> int:
+        """End the sessions stored under ``key_hashes`` (those of ``user_id``
+        only, if given); returns how many ended.
+
+        A session renewed since it was listed left a forward under its old key:
+        it is followed, so a renewal racing the revoke cannot save the session.
+        """
+        user = "" if user_id is None else str(user_id)
+        ended = 0
+        seen: set[str] = set()
+        pending = list(dict.fromkeys(key_hashes))
+        while pending:
+            seen.update(pending)
+            keys = [self.session_key(key_hash) for key_hash in pending]
+
+            def build(pipe: Any, keys: list[str] = keys) -> None:
+                for key in keys:  # one script per key: a cluster's keys are apart
+                    KILL.queue(pipe, [key], [user])
+
+            results = run_pipeline(self.client, build, (KILL,))
+            pending = []
+            for result in results:
+                if result == 1:
+                    ended += 1
+                elif isinstance(result, bytes):
+                    moved = result.decode()
+                    if moved not in seen:
+                        pending.append(moved)
+        return ended
+
+    def revoke_user(self, user_id: Any, keep_hash: str | None = None) -> int:
+        """End every session in ``user_id``'s index but ``keep_hash``'s."""
+        members = [
+            m.decode() if isinstance(m, bytes) else m
+            for m in self.client.zrange(self.user_key(user_id), 0, -1)
+        ]
+        return self.revoke((m for m in members if m != keep_hash), user_id)
 
     def prune_indexes(self, now: datetime) -> int:
         """Drop dead members from every user index (SCAN; for cleanup jobs)."""

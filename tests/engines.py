@@ -95,11 +95,18 @@ class DatabaseRows:
 def parse_redis_value(value: bytes | None) -> dict[str, Any] | None:
     """A Redis session value split by the layout documented in
     scs_django/redis.py, written out again here so that the tests check it.
-    None for a missing key; ``{"tombstone": True}`` for a tombstone."""
+    None for a missing key; ``{"tombstone": True}`` for a tombstone; a renewal's
+    forward and a cached_db write marker have ``kind`` "forward" and "pending"."""
     if value is None:
         return None
     if value == b"x":
-        return {"tombstone": True}
+        return {"tombstone": True, "kind": "tombstone"}
+    if value[:1] == b"r":
+        assert re.fullmatch(rb"r[0-9a-f]{64}", value), value[:100]
+        return {"tombstone": False, "kind": "forward", "to": value[1:].decode()}
+    if value[:1] == b"p":
+        assert re.fullmatch(rb"p0{32}[0-9]{16}", value), value[:100]
+        return {"tombstone": False, "kind": "pending", "version": int(value[33:])}
     assert value[:1] == b"s", value[:100]
     numbers = [int(value[i : i + 16]) for i in (1, 17, 33, 49, 65)]
     users, clients = int(value[81:87]), int(value[87:93])
@@ -107,6 +114,7 @@ def parse_redis_value(value: bytes | None) -> dict[str, Any] | None:
     client = json.loads(value[93 + users : 93 + users + clients] or b"{}")
     return {
         "tombstone": False,
+        "kind": "session",
         "expiry_micros": numbers[0],
         "seen_micros": numbers[1],
         "version": numbers[2],
@@ -162,7 +170,7 @@ class RedisValues:
         fields = self.raw(key_hash)
         if (
             fields is None
-            or fields["tombstone"]
+            or fields["kind"] != "session"
             or fields["expiry_micros"] <= now_micros()
         ):
             return None
@@ -193,7 +201,7 @@ class RedisValues:
             key_hash
             for key_hash, state in self._states().items()
             if state is not None
-            and not state["tombstone"]
+            and state["kind"] == "session"
             and state["expiry_micros"] > now
         }
 
@@ -419,4 +427,18 @@ def use_engine(name: str, settings: Any) -> Iterator[Engine]:
             stack.enter_context(keep_scs(settings, CACHE_ALIAS=spec.cache))
         reset_caches(spec)
         stack.callback(reset_caches, spec)
+        if spec.module == "scs_django.backends.cached_db":
+            stack.enter_context(
+                mock.patch(
+                    "scs_django.backends.cached_db.in_transaction",
+                    in_transaction_outside_the_test,
+                )
+            )
         yield Engine(name, spec, store_class, _view(spec, store_class))
+
+
+def in_transaction_outside_the_test(using: str) -> bool:
+    """cached_db's ``in_transaction``, with the transaction each test runs in
+    (and rolls back at its end) taken for autocommit, as a request sees it in
+    production; transactions the code under test opens still count."""
+    return any(not block._from_testcase for block in connections[using].atomic_blocks)

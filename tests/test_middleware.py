@@ -61,10 +61,14 @@ def test_save_every_request_does_not_store_an_empty_session(client, engine, sett
     for path in ("/read/", "/untouched/"):
         response = client.get(path)
         assert COOKIE not in response.cookies
-    client.cookies[COOKIE] = tokens.new_token()  # well-formed but unknown
     for path in ("/read/", "/untouched/"):
+        client.cookies[COOKIE] = tokens.new_token()  # well-formed but unknown
         response = client.get(path)
-        assert COOKIE not in response.cookies
+        # Cleared (the browser would send it forever), never stored.
+        assert (
+            response.cookies[COOKIE].value,
+            response.cookies[COOKIE]["max-age"],
+        ) == ("", 0)
     assert engine.stored.hashes() == set()
 
 

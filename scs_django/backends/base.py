@@ -10,7 +10,7 @@ invariants.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
@@ -33,9 +33,6 @@ security_logger = logging.getLogger("scs_django.security")
 # 256-bit tokens do not collide; the bound only stops a broken random source
 # from looping forever.
 CREATE_ATTEMPTS = 5
-# Each retry means another request wrote the same session in between; a few
-# are plenty, more would mean a client hammering one session.
-MERGE_ATTEMPTS = 5
 
 
 class Record(NamedTuple):
@@ -152,17 +149,24 @@ def _unavailable(exc: BaseException) -> SessionStoreUnavailable:
 class _Guard:
     # A class rather than a @contextmanager: this wraps every store call, and
     # a generator-based context costs several times more.
-    __slots__ = ("store",)
+    __slots__ = ("engine", "store")
 
-    def __init__(self, store: ScsSessionStore) -> None:
+    def __init__(self, engine: type[ScsSessionStore], store: Any = None) -> None:
+        self.engine = engine
         self.store = store
 
     def __enter__(self) -> None:
         return None
 
     def __exit__(self, kind: Any, exc: Any, traceback: Any) -> None:
-        if kind is not None and self.store.is_unavailable(exc):
-            self.store.store_error = True
+        if kind is None:
+            return
+        if issubclass(kind, SessionStoreUnavailable):
+            if self.store is not None:
+                self.store.store_error = True
+        elif self.engine.is_unavailable(exc):
+            if self.store is not None:
+                self.store.store_error = True
             raise _unavailable(exc) from exc
 
 
@@ -174,6 +178,8 @@ class ScsSessionStore(SessionBase):
     # (ip, user agent) of the request's client, set by the middleware when
     # SCS["RECORD_IP"] or ["RECORD_USER_AGENT"] is on.
     client: tuple[str | None, str] = (None, "")
+    # Set by the middleware: the request came with a well-formed session cookie.
+    cookie_sent = False
     # Hash of a session that load() found stored but past its deadlines.
     _dead_hash: str | None = None
 
@@ -196,6 +202,26 @@ class ScsSessionStore(SessionBase):
         # save, in the same operation, so login costs one write and the old
         # token can never be left holding the logged-in data.
         self.defer_renewal = False
+        # The request asked to end or renew a session the store could not be
+        # reached for: it must fail (503), even with FAIL_OPEN.
+        self.end_failed = False
+        # The store failed at load under FAIL_OPEN: the cookie's session may
+        # well be alive, so it cannot be ended or renewed now.
+        self._unreached = False
+        # Written already; only the new cookie is due (see ``modified``).
+        self._cookie_due = False
+
+    # Django's SessionMiddleware saves and sends the cookie when ``modified``:
+    # a renewal written on the spot leaves nothing to save, but its new token
+    # must still reach the browser, so it reads as modified while the write
+    # itself is skipped (see save()).
+    @property
+    def modified(self) -> bool:
+        return self._modified or self._cookie_due
+
+    @modified.setter
+    def modified(self, value: bool) -> None:
+        self._modified = value
 
     # -- tokens ---------------------------------------------------------------
 
@@ -335,9 +361,15 @@ class ScsSessionStore(SessionBase):
     # -- loading ------------------------------------------------------------------
 
     def _guard(self) -> _Guard:
-        """A context in which the engine's ``unavailable_errors`` become
+        """A context in which the errors of an unavailable store become
         :class:`SessionStoreUnavailable` (and mark the session)."""
-        return _Guard(self)
+        return _Guard(type(self), self)
+
+    @classmethod
+    def guard(cls) -> _Guard:
+        """A context in which the errors of an unavailable store become
+        :class:`SessionStoreUnavailable`, for work on no one session."""
+        return _Guard(cls)
 
     def _forget(self) -> dict[str, Any]:
         self._session_key = None
@@ -432,6 +464,7 @@ class ScsSessionStore(SessionBase):
         if not (isinstance(exc, SessionStoreUnavailable) or self.is_unavailable(exc)):
             raise exc  # a bug or a schema error: a 500 with its own traceback
         self.store_error = True
+        self._unreached = True
         if not conf.get("FAIL_OPEN"):
             if isinstance(exc, SessionStoreUnavailable):
                 raise exc
@@ -537,32 +570,23 @@ class ScsSessionStore(SessionBase):
     ) -> Record | None:
         """Conditional update, merging with concurrent writers; None when the
         session ended elsewhere."""
-        for _ in range(MERGE_ATTEMPTS):
-            if self._update(key_hash, record, now, self._version, new_hash):
-                return record
-            latest = self._fetch_latest(key_hash, now)
-            if latest is None:
-                return None
-            merged = self._merge(latest, now)
-            if merged is None:
-                return None
-            record = merged
-        raise UpdateError("The session kept changing under this request.")
+        if self._update(key_hash, record, now, self._version, new_hash):
+            return record
+        # Another request wrote in between (or the session ended). Contention is
+        # normal load, so rather than retrying optimistically (which can keep
+        # losing), re-apply this request's changes under the engine's lock on
+        # the session, where no other writer can get in between.
+        return self._update_locked(key_hash, now, new_hash, self._merger(now))
 
     async def _awrite(
         self, key_hash: str, record: Record, now: datetime, new_hash: str | None = None
     ) -> Record | None:
-        for _ in range(MERGE_ATTEMPTS):
-            if await self._aupdate(key_hash, record, now, self._version, new_hash):
-                return record
-            latest = await self._afetch_latest(key_hash, now)
-            if latest is None:
-                return None
-            merged = self._merge(latest, now)
-            if merged is None:
-                return None
-            record = merged
-        raise UpdateError("The session kept changing under this request.")
+        if await self._aupdate(key_hash, record, now, self._version, new_hash):
+            return record
+        return await self._aupdate_locked(key_hash, now, new_hash, self._merger(now))
+
+    def _merger(self, now: datetime) -> Callable[[Loaded], Record | None]:
+        return lambda latest: self._merge(latest, now)
 
     def create(self) -> None:
         for _ in range(CREATE_ATTEMPTS):
@@ -602,11 +626,18 @@ class ScsSessionStore(SessionBase):
             return
         raise CreateError("Could not store a new session under a unique token.")
 
+    def _written_already(self, must_create: bool) -> bool:
+        # A renewal wrote everything and nothing changed since: only its cookie
+        # is due (Django's middleware saves before sending it).
+        return not must_create and self._cookie_due and not self._modified
+
     def save(self, must_create: bool = False) -> None:
         """Store the session: insert when ``must_create``, otherwise a conditional
         update that raises ``UpdateError`` when the session ended elsewhere."""
         if self.session_key is None:
             return self.create()
+        if self._written_already(must_create):
+            return
         data = self._get_session(no_load=must_create)
         if self.session_key is None:  # the token was unknown or expired
             return self.create()
@@ -625,6 +656,8 @@ class ScsSessionStore(SessionBase):
     async def asave(self, must_create: bool = False) -> None:
         if self.session_key is None:
             return await self.acreate()
+        if self._written_already(must_create):
+            return
         data = await self._aget_session(no_load=must_create)
         if self.session_key is None:
             return await self.acreate()
@@ -740,31 +773,41 @@ class ScsSessionStore(SessionBase):
         moment exists where both tokens, or neither, are valid.
         """
         data = self._session
+        self._refuse_unreached()
         source, now = self._renew_start(data)
         if source is None:
             return  # nothing stored yet: the next save creates it under a new token
         if self.defer_renewal:
             return
-        with self._guard():
-            written = self._rename(source, self._record(data, now), now)
+        try:
+            with self._guard():
+                written = self._rename(source, self._record(data, now), now)
+        except SessionStoreUnavailable:
+            self.end_failed = True
+            raise
         if written is None:
             return self._renew_lost()
         self._saved(written)
-        self.modified = False  # everything is stored; only the cookie is due
+        self._modified, self._cookie_due = False, True
 
     async def arenew_token(self) -> None:
         data = await self._aget_session()
+        self._refuse_unreached()
         source, now = self._renew_start(data)
         if source is None:
             return
         if self.defer_renewal:
             return
-        with self._guard():
-            written = await self._arename(source, self._record(data, now), now)
+        try:
+            with self._guard():
+                written = await self._arename(source, self._record(data, now), now)
+        except SessionStoreUnavailable:
+            self.end_failed = True
+            raise
         if written is None:
             return self._renew_lost()
         self._saved(written)
-        self.modified = False
+        self._modified, self._cookie_due = False, True
 
     def _renewal_token(self, old_hash: str) -> tuple[str, str]:
         """The token (and its hash) that replaces the one hashed to ``old_hash``."""
@@ -787,9 +830,12 @@ class ScsSessionStore(SessionBase):
     def delete(self, session_key: str | None = None) -> None:
         if session_key is None:
             if self._renaming_from is not None:
+                # A renewal waits for the end of the request: the session is
+                # still stored under its previous hash only.
                 with self._guard():
                     self._remove(self._renaming_from)
                 self._renaming_from = None
+                return
             session_key = self.session_key
         if not tokens.is_well_formed(session_key):
             return
@@ -802,23 +848,54 @@ class ScsSessionStore(SessionBase):
                 with self._guard():
                     await self._aremove(self._renaming_from)
                 self._renaming_from = None
+                return
             session_key = self.session_key
         if not tokens.is_well_formed(session_key):
             return
         with self._guard():
             await self._aremove(tokens.hash_token(session_key))
 
+    def _refuse_unreached(self) -> None:
+        # Under FAIL_OPEN a failed load looks like "no session", but the
+        # cookie's session may be alive: ending or renewing it must not pass
+        # for done.
+        if self._unreached:
+            self.end_failed = True
+            raise SessionStoreUnavailable(
+                "The session store is unavailable, so the session cannot be "
+                "ended or renewed now; nothing was changed."
+            )
+
+    def _ending(self) -> None:
+        self._refuse_unreached()
+        # After the load, the token is None unless a stored session is live:
+        # ending an unknown one writes nothing and sends no statement.
+        self.ended = (
+            self.ended
+            or self.session_key is not None
+            or self._renaming_from is not None
+        )
+        self.renewed = True
+
     def flush(self) -> None:
         """Delete the stored session and start an empty one without a token."""
-        self.ended = self.ended or self.session_key is not None
-        self.renewed = True
-        super().flush()
+        self._session  # noqa: B018 - the one lookup that tells a live session
+        self._ending()
+        try:
+            super().flush()
+        except SessionStoreUnavailable:
+            self.end_failed = True
+            raise
         self._reset_lifetime()
 
     async def aflush(self) -> None:
-        self.ended = self.ended or self.session_key is not None
-        self.renewed = True
-        await super().aflush()
+        await self._aget_session()
+        self._ending()
+        try:
+            await super().aflush()
+        except SessionStoreUnavailable:
+            self.end_failed = True
+            raise
         self._reset_lifetime()
 
     # -- what an engine implements ------------------------------------------------------
@@ -830,13 +907,31 @@ class ScsSessionStore(SessionBase):
     async def _afetch(self, key_hash: str, now: datetime) -> Loaded | None:
         return await sync_to_async(self._fetch)(key_hash, now)
 
-    def _fetch_latest(self, key_hash: str, now: datetime) -> Loaded | None:
-        """Like ``_fetch``, from the store of record (an engine with a cache in
-        front reads behind it)."""
-        return self._fetch(key_hash, now)
+    def _update_locked(
+        self,
+        key_hash: str,
+        now: datetime,
+        new_hash: str | None,
+        apply: Callable[[Loaded], Record | None],
+    ) -> Record | None:
+        """Lock the live session stored under ``key_hash`` against other
+        writers, read its latest state from the store of record, write
+        ``apply(latest)`` (renamed to ``new_hash`` if given) and return it.
 
-    async def _afetch_latest(self, key_hash: str, now: datetime) -> Loaded | None:
-        return await self._afetch(key_hash, now)
+        Must finish whatever other requests do meanwhile: None only when the
+        session is gone (or ``apply`` returns None); raises ``CreateError``
+        when ``new_hash`` is taken.
+        """
+        raise NotImplementedError
+
+    async def _aupdate_locked(
+        self,
+        key_hash: str,
+        now: datetime,
+        new_hash: str | None,
+        apply: Callable[[Loaded], Record | None],
+    ) -> Record | None:
+        return await sync_to_async(self._update_locked)(key_hash, now, new_hash, apply)
 
     def _insert(self, key_hash: str, record: Record) -> bool:
         """Store a new session; False when ``key_hash`` is taken."""

@@ -11,9 +11,15 @@ from __future__ import annotations
 
 import json
 import math
+import re
+import secrets
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
+from django.contrib.sessions.backends.base import CreateError
 from django.core.cache import caches
 from django.core.signals import setting_changed
 from django.dispatch import receiver
@@ -21,6 +27,7 @@ from django.utils import timezone
 from django.utils.functional import cached_property
 
 from .. import conf
+from ..exceptions import SessionStoreUnavailable
 from .base import (
     Loaded,
     Record,
@@ -34,21 +41,56 @@ from .base import (
 
 try:
     from django_redis.cache import RedisCache as _DjangoRedisCache
-    from redis.exceptions import ConnectionError as _RedisConnectionError
-    from redis.exceptions import TimeoutError as _RedisTimeoutError
+    from redis import exceptions as _redis
 
-    _REDIS_ERRORS: tuple[type[BaseException], ...] = (
-        _RedisConnectionError,
-        _RedisTimeoutError,
+    # Errors that mean Redis cannot do it now, not that the request is wrong:
+    # unreachable, timing out, loading, out of memory, a read-only replica
+    # after a failover, a cluster without a master for the slot.
+    REDIS_UNAVAILABLE: tuple[type[BaseException], ...] = (
+        _redis.ConnectionError,
+        _redis.TimeoutError,
+        _redis.OutOfMemoryError,
+        _redis.ReadOnlyError,
+        _redis.NoScriptError,
+        _redis.TryAgainError,
+        _redis.ClusterError,
+        _redis.RedisClusterException,
     )
+    _RESPONSE_ERROR: type[BaseException] | None = _redis.ResponseError
 except ImportError:  # pragma: no cover - django-redis is an optional extra
     _DjangoRedisCache = None
-    _REDIS_ERRORS = ()
+    REDIS_UNAVAILABLE = ()
+    _RESPONSE_ERROR = None
+
+# Error replies of the same kind that redis-py raises as a plain ResponseError;
+# in a pipeline the reply comes after "Command # n (...) of pipeline caused
+# error: ".
+_UNAVAILABLE_REPLY = re.compile(
+    r"(?:^|error: )(?:OOM|READONLY|NOSCRIPT|LOADING|MASTERDOWN|CLUSTERDOWN|"
+    r"TRYAGAIN|BUSY|MISCONF|NOREPLICAS)\b"
+)
+
+
+def redis_unavailable(exc: BaseException) -> bool:
+    """True when ``exc`` from redis-py means Redis cannot serve the request now."""
+    if isinstance(exc, REDIS_UNAVAILABLE):
+        return True
+    return (
+        _RESPONSE_ERROR is not None
+        and isinstance(exc, _RESPONSE_ERROR)
+        and _UNAVAILABLE_REPLY.search(str(exc)) is not None
+    )
 
 
 TOMBSTONE = b"x"
 # A tombstone outlives any request that read the session before it ended.
 TOMBSTONE_SECONDS = 3600
+# See CacheSessions.mark.
+PENDING = b"p:"
+# A lock on one session (CacheSessions): held for a read and a write; the
+# timeout only frees the lock of a crashed holder.
+LOCK_SECONDS = 5
+LOCK_WAIT_SECONDS = 10.0
 
 
 def is_native_redis(cache: Any) -> bool:
@@ -105,7 +147,13 @@ def _reset(*, setting: str, **kwargs: Any) -> None:
 
 
 class CacheSessions:
-    """Session operations through Django's cache API (no atomic conditions)."""
+    """Session operations through Django's cache API.
+
+    The API has no conditional write, so every change of a stored session
+    (update, touch, removal) runs under a per-session lock made with
+    ``cache.add``, which is atomic on Memcached, Redis and the local-memory
+    cache (not on the file cache).
+    """
 
     def __init__(
         self, cache: Any, prefix: str = "scs:", longest_seconds: int | None = None
@@ -116,6 +164,27 @@ class CacheSessions:
 
     def key(self, key_hash: str) -> str:
         return f"{self.prefix}s:{key_hash}"
+
+    @contextmanager
+    def _locked(self, key_hash: str) -> Iterator[None]:
+        key, token = f"{self.prefix}l:{key_hash}", secrets.token_hex(8)
+        deadline = time.monotonic() + LOCK_WAIT_SECONDS
+        pause = 0.001
+        while not self.cache.add(key, token, LOCK_SECONDS):
+            if time.monotonic() > deadline:
+                raise SessionStoreUnavailable(
+                    "A session stayed locked by another writer for longer than "
+                    f"{LOCK_WAIT_SECONDS:g} s."
+                )
+            time.sleep(pause)
+            pause = min(pause * 2, 0.02)
+        try:
+            yield
+        finally:
+            # Not atomic through this API: a holder that outlived its lock could
+            # free the next holder's. LOCK_SECONDS makes that a crash, not a race.
+            if self.cache.get(key) == token:
+                self.cache.delete(key)
 
     @staticmethod
     def _pack(record: Record) -> bytes:
@@ -161,17 +230,9 @@ class CacheSessions:
         timeout = self._timeout(record.expiry, record.last_seen)
         return bool(self.cache.add(self.key(key_hash), self._pack(record), timeout))
 
-    def update(
-        self,
-        key_hash: str,
-        record: Record,
-        now: datetime,
-        version: int | None,
-        new_hash: str | None,
+    def _replace(
+        self, key_hash: str, record: Record, now: datetime, new_hash: str | None
     ) -> int:
-        found = self._live(key_hash, now)
-        if found is None or (version is not None and found[2] != version):
-            return 0
         timeout = self._timeout(record.expiry, now)
         if new_hash is None:
             self.cache.set(self.key(key_hash), self._pack(record), timeout)
@@ -181,32 +242,85 @@ class CacheSessions:
         self.cache.delete(self.key(key_hash))
         return 1
 
+    def update(
+        self,
+        key_hash: str,
+        record: Record,
+        now: datetime,
+        version: int | None,
+        new_hash: str | None,
+    ) -> int:
+        """1 written, 0 gone or at another version, -1 ``new_hash`` taken."""
+        with self._locked(key_hash):
+            found = self._live(key_hash, now)
+            if found is None or (version is not None and found[2] != version):
+                return 0
+            return self._replace(key_hash, record, now, new_hash)
+
+    def update_locked(
+        self,
+        key_hash: str,
+        now: datetime,
+        new_hash: str | None,
+        apply: Callable[[Loaded], Record | None],
+    ) -> Record | int | None:
+        """Under the session's lock: read the latest, write ``apply(latest)``;
+        the record, None when the session is gone, -1 when ``new_hash`` is taken."""
+        with self._locked(key_hash):
+            latest = self.fetch(key_hash, now)
+            if latest is None:
+                return None
+            record = apply(latest)
+            if record is None:
+                return None
+            if self._replace(key_hash, record, now, new_hash) == -1:
+                return -1
+            return record
+
     def bump(self, key_hash: str, now: datetime, expiry: datetime) -> bool:
-        blob = self.cache.get(self.key(key_hash))
-        found = self._unpack(blob)
-        if found is None or found[1] <= micros(now):
-            return False
-        header, _, payload = blob.partition(b"\n")
-        _seen, _expiry, version, user = json.loads(header)
-        repacked = json.dumps([micros(now), micros(expiry), version, user]).encode()
-        self.cache.set(
-            self.key(key_hash), repacked + b"\n" + payload, self._timeout(expiry, now)
-        )
-        return True
+        with self._locked(key_hash):
+            blob = self.cache.get(self.key(key_hash))
+            found = self._unpack(blob)
+            if found is None or found[1] <= micros(now):
+                return False
+            header, _, payload = blob.partition(b"\n")
+            _seen, _expiry, version, user = json.loads(header)
+            repacked = json.dumps([micros(now), micros(expiry), version, user])
+            self.cache.set(
+                self.key(key_hash),
+                repacked.encode() + b"\n" + payload,
+                self._timeout(expiry, now),
+            )
+            return True
 
     def remove(self, key_hash: str) -> None:
-        self.cache.delete(self.key(key_hash))
+        with self._locked(key_hash):
+            self.cache.delete(self.key(key_hash))
+
+    def _newer(self, current: Any, version: int) -> bool:
+        if isinstance(current, bytes) and current.startswith(PENDING):
+            try:
+                return int(current[len(PENDING) :]) > version
+            except ValueError:
+                return False
+        found = self._unpack(current)
+        return found is not None and found[2] > version
 
     def put(self, key_hash: str, record: Record, now: datetime) -> None:
         current = self.cache.get(self.key(key_hash))
-        if current == TOMBSTONE:
-            return
-        found = self._unpack(current)
-        if found is not None and found[2] > record.version:
+        if current == TOMBSTONE or self._newer(current, record.version):
             return
         self.cache.set(
             self.key(key_hash), self._pack(record), self._timeout(record.expiry, now)
         )
+
+    def mark(self, key_hash: str, version: int, seconds: int) -> None:
+        """Before ``version`` is written to the database: drop the copy and
+        stop older copies from being cached (see RedisSessions.mark)."""
+        current = self.cache.get(self.key(key_hash))
+        if current == TOMBSTONE or self._newer(current, version - 1):
+            return
+        self.cache.set(self.key(key_hash), PENDING + b"%d" % version, seconds)
 
     def replace(
         self, old_hash: str, new_hash: str, record: Record, now: datetime, seconds: int
@@ -231,7 +345,9 @@ class CacheSessions:
 class SessionStore(ScsSessionStore):
     """Cache session engine: ``SESSION_ENGINE = "scs_django.backends.cache"``."""
 
-    unavailable_errors = _REDIS_ERRORS
+    @classmethod
+    def is_unavailable(cls, exc: BaseException) -> bool:
+        return redis_unavailable(exc)
 
     @cached_property
     def _ops(self) -> Any:
@@ -262,12 +378,22 @@ class SessionStore(ScsSessionStore):
         version: int | None,
         new_hash: str | None = None,
     ) -> bool:
-        from django.contrib.sessions.backends.base import CreateError
-
         result = self._ops.update(key_hash, record, now, version, new_hash)
         if result == -1:
             raise CreateError
         return result == 1
+
+    def _update_locked(
+        self,
+        key_hash: str,
+        now: datetime,
+        new_hash: str | None,
+        apply: Callable[[Loaded], Record | None],
+    ) -> Record | None:
+        result = self._ops.update_locked(key_hash, now, new_hash, apply)
+        if result == -1:
+            raise CreateError
+        return result
 
     def _bump(self, key_hash: str, now: datetime, expiry: datetime) -> bool:
         return self._ops.bump(key_hash, now, expiry)
@@ -289,7 +415,8 @@ class SessionStore(ScsSessionStore):
     @classmethod
     def user_sessions(cls, user_id: Any) -> list[SessionInfo]:
         """The live sessions of ``user_id``, through the per-user index."""
-        rows = cls._redis_or_fail().user_sessions(user_id, timezone.now())
+        with cls.guard():
+            rows = cls._redis_or_fail().user_sessions(user_id, timezone.now())
         return [
             SessionInfo(
                 key_hash=row["key_hash"],
@@ -307,10 +434,19 @@ class SessionStore(ScsSessionStore):
     @classmethod
     def revoke_keys(cls, key_hashes: Any) -> int:
         """End the sessions stored under ``key_hashes``; returns how many existed."""
-        return cls._redis_or_fail().revoke(list(key_hashes))
+        with cls.guard():
+            return cls._redis_or_fail().revoke(list(key_hashes))
+
+    @classmethod
+    def revoke_user(cls, user_id: Any, keep_hash: str | None = None) -> int:
+        """End every session of ``user_id`` but ``keep_hash``'s, including one
+        renewed while this runs (see :meth:`RedisSessions.revoke`)."""
+        with cls.guard():
+            return cls._redis_or_fail().revoke_user(user_id, keep_hash)
 
     @classmethod
     def clear_expired(cls) -> None:
         """Redis expires sessions itself; this drops dead members of user indexes."""
         if is_native_redis(caches[conf.get("CACHE_ALIAS")]):
-            redis_sessions().prune_indexes(timezone.now())
+            with cls.guard():
+                redis_sessions().prune_indexes(timezone.now())

@@ -1,30 +1,36 @@
 """Database sessions with a cache in front:
 ``SESSION_ENGINE = "scs_django.backends.cached_db"``.
 
-The database is the truth. Reads try the cache first and fill it on a miss;
-writes go to the database (conditionally, as in the db engine) and then
-refresh the cache; ending a session deletes the row and leaves a short-lived
-tombstone in the cache, so a request that read the session before it ended
-cannot put it back. When the cache fails, reads and writes go on against the
-database alone, so a session the database holds is never lost; ending a
-session (logout, revoke, renewal) needs the tombstone, and answers 503
-without changing anything while the cache cannot be reached.
+The database is the truth, and the cache never holds a version of a session
+the database does not hold. Reads try the cache first and fill it on a miss.
+A write first marks the cached copy as being rewritten (the marker stops a
+read that raced the write from caching the version it replaces), then writes
+the database (conditionally, as in the db engine), then caches the new copy
+once the database has committed it. Ending a session leaves a short-lived
+tombstone in the cache before the row is deleted, so a request that read the
+session before it ended cannot put it back.
+
+When the cache fails, reads go on against the database alone, so a session the
+database holds is never lost; a change (a write, a logout, a revoke, a
+renewal) needs the marker or the tombstone, and answers 503 without changing
+anything while the cache cannot take it.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from asgiref.sync import sync_to_async
-from django.contrib.sessions.backends.base import CreateError
-from django.db import router, transaction
+from django.db import connections, router, transaction
+from django.db.models import F
 from django.utils.functional import cached_property
 
 from ..exceptions import SessionStoreUnavailable
 from .base import Loaded, Record, ScsSessionStore
-from .cache import _REDIS_ERRORS, TOMBSTONE_SECONDS, cache_sessions
+from .cache import TOMBSTONE_SECONDS, cache_sessions, redis_unavailable
 from .db import SessionStore as DBStore
 
 logger = logging.getLogger("scs_django")
@@ -46,6 +52,10 @@ PREFIX = "scs:cdb:"
 # engine's back (raw SQL) is dropped within that time, and a session in use is
 # read from the database again at most once per period.
 COPY_SECONDS = TOMBSTONE_SECONDS
+# How long the marker of a write outlives a write whose new copy never reached
+# the cache (the cache failed just after the database, or the transaction
+# rolled back): until then, only copies of that version are cached.
+PENDING_SECONDS = 60
 
 
 def _copies() -> Any:
@@ -53,34 +63,53 @@ def _copies() -> Any:
     return cache_sessions(prefix=PREFIX, longest_seconds=COPY_SECONDS)
 
 
-def _strictly(ops: Any, what: str, *args: Any) -> Any:
+def in_transaction(using: str) -> bool:
+    """True when a write on ``using`` is not committed when it returns."""
+    return connections[using].in_atomic_block
+
+
+def _cache_failed(exc: BaseException) -> bool:
+    return isinstance(exc, OSError) or redis_unavailable(exc)
+
+
+def _strictly(operation: Callable[[], Any]) -> Any:
     """A cache operation the change depends on: failing, it stops the change."""
     try:
-        return getattr(ops, what)(*args)
-    except (*_REDIS_ERRORS, OSError) as exc:
+        return operation()
+    except Exception as exc:
+        if not _cache_failed(exc):
+            raise
         raise SessionStoreUnavailable(
             "The session cache is unavailable, so the session cannot be changed "
             "safely now; nothing was changed."
         ) from exc
 
 
+def _leniently(operation: Callable[[], Any]) -> Any:
+    """A cache operation that only saves time: failing, it is skipped."""
+    try:
+        return operation()
+    except Exception as exc:
+        if not _cache_failed(exc):
+            raise
+        logger.warning("Session cache unavailable (%s); using the database.", exc)
+        return None
+
+
 class SessionStore(DBStore):
     """Database engine with a read-through cache."""
+
+    @classmethod
+    def is_unavailable(cls, exc: BaseException) -> bool:
+        return super().is_unavailable(exc) or _cache_failed(exc)
 
     @cached_property
     def _cache_ops(self) -> Any:
         return _copies()
 
-    def _cached(self, what: str, *args: Any) -> Any:
-        # A cache failure costs speed, never a session: the database decides.
-        try:
-            return getattr(self._cache_ops, what)(*args)
-        except (*_REDIS_ERRORS, OSError) as exc:
-            logger.warning("Session cache unavailable (%s); using the database.", exc)
-            return None
-
     def _fetch(self, key_hash: str, now: datetime) -> Loaded | None:
-        hit = self._cached("fetch", key_hash, now)
+        ops = self._cache_ops
+        hit = _leniently(lambda: ops.fetch(key_hash, now))
         if hit is not None:
             return hit
         rows = self.model.objects.filter(key_hash=key_hash)
@@ -100,17 +129,30 @@ class SessionStore(DBStore):
             version=version,
             user_id=user_id,
         )
-        self._cached("put", key_hash, record, now)
+        # Refused while a newer version is being written (see the docstring).
+        _leniently(lambda: ops.put(key_hash, record, now))
         return Loaded(payload, seen, version)
-
-    def _fetch_latest(self, key_hash: str, now: datetime) -> Loaded | None:
-        return super()._fetch(key_hash, now)
 
     def _insert(self, key_hash: str, record: Record) -> bool:
         if not super()._insert(key_hash, record):
             return False
-        self._cached("put", key_hash, record, record.last_seen)
+        self._cache_when_committed(key_hash, record, record.last_seen)
         return True
+
+    def _cache_when_committed(
+        self, key_hash: str, record: Record, now: datetime
+    ) -> None:
+        ops = self._cache_ops
+        using = router.db_for_write(self.model)
+
+        def put() -> None:
+            _leniently(lambda: ops.put(key_hash, record, now))
+
+        if in_transaction(using):
+            # A rolled-back write must never be served from the cache.
+            transaction.on_commit(put, using=using)
+        else:
+            put()
 
     def _update(
         self,
@@ -120,42 +162,22 @@ class SessionStore(DBStore):
         version: int | None,
         new_hash: str | None = None,
     ) -> bool:
+        ops = self._cache_ops
         if new_hash is None:
-            # The new copy must reach the cache before the database commits: a
-            # cache that missed the change would answer with the old copy once
-            # it is back. So the update and the copy stand or fall together.
-            with transaction.atomic(using=router.db_for_write(self.model)):
-                if not super()._update(key_hash, record, now, version):
-                    return False
-                _strictly(self._cache_ops, "put", key_hash, record, now)
-            return True
-        # A renewal: the old copy is buried before the rename (see _remove), in
-        # the same round trip as the new copy is cached.
-        wrote = _strictly(
-            self._cache_ops,
-            "replace",
-            key_hash,
-            new_hash,
-            record,
-            now,
-            TOMBSTONE_SECONDS,
-        )
-        try:
-            renamed = super()._update(key_hash, record, now, version, new_hash)
-        except CreateError:
-            # The new token's hash belongs to another session: the copy just
-            # cached under it must not answer for that session.
-            if wrote:
-                self._cached("forget", new_hash)
-            raise
-        if not renamed and wrote:
-            self._cached("forget", new_hash)
-        return renamed
+            _strictly(lambda: ops.mark(key_hash, record.version, PENDING_SECONDS))
+        else:
+            # A renewal: the old copy is buried before the rename (see _remove).
+            _strictly(lambda: ops.bury([key_hash], TOMBSTONE_SECONDS))
+        if not super()._update(key_hash, record, now, version, new_hash):
+            return False
+        self._cache_when_committed(new_hash or key_hash, record, now)
+        return True
 
     def _bump(self, key_hash: str, now: datetime, expiry: datetime) -> bool:
         if not super()._bump(key_hash, now, expiry):
             return False
-        self._cached("bump", key_hash, now, expiry)
+        ops = self._cache_ops
+        _leniently(lambda: ops.bump(key_hash, now, expiry))
         return True
 
     def _remove(self, key_hash: str) -> None:
@@ -163,7 +185,8 @@ class SessionStore(DBStore):
         # was unreachable at logout would answer for the session once it is back.
         # So ending a session needs both stores; otherwise the request gets a 503
         # and the session stays as it was.
-        _strictly(self._cache_ops, "bury", [key_hash], TOMBSTONE_SECONDS)
+        ops = self._cache_ops
+        _strictly(lambda: ops.bury([key_hash], TOMBSTONE_SECONDS))
         super()._remove(key_hash)
 
     # The db engine's native async twins would bypass the cache; the generic
@@ -174,22 +197,32 @@ class SessionStore(DBStore):
     _abump = ScsSessionStore._abump
     _aremove = ScsSessionStore._aremove
 
-    async def _afetch_latest(self, key_hash: str, now: datetime) -> Loaded | None:
-        return await sync_to_async(self._fetch_latest)(key_hash, now)
-
     # -- a user's sessions: the database lists them, both places forget them --------
 
     @classmethod
     def revoke_keys(cls, key_hashes: Any) -> int:
         key_hashes = list(key_hashes)
-        _strictly(_copies(), "bury", key_hashes, TOMBSTONE_SECONDS)
+        if not key_hashes:
+            return 0
+        _strictly(lambda: _copies().bury(key_hashes, TOMBSTONE_SECONDS))
         return super().revoke_keys(key_hashes)
 
     @classmethod
     def revoke_user(cls, user_id: Any, keep_hash: str | None = None) -> int:
-        return cls.revoke_keys(
-            cls._others(user_id, keep_hash).values_list("key_hash", flat=True)
-        )
+        model = cls.get_model_class()
+        using = router.db_for_write(model)
+        with transaction.atomic(using=using):
+            rows = cls._others(user_id, keep_hash).using(using)
+            if not connections[using].features.has_select_for_update:
+                # SQLite: take the write lock before reading (see _update_locked).
+                rows.update(version=F("version"))
+            # Locked until the delete commits: a renewal of one of them waits,
+            # then finds it gone; one renewed before is listed by its new hash.
+            hashes = list(rows.select_for_update().values_list("key_hash", flat=True))
+            if not hashes:
+                return 0
+            _strictly(lambda: _copies().bury(hashes, TOMBSTONE_SECONDS))
+            return model.objects.using(using).filter(key_hash__in=hashes).delete()[0]
 
     @classmethod
     async def arevoke_keys(cls, key_hashes: Any) -> int:

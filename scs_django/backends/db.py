@@ -21,6 +21,7 @@ from django.db import (
     router,
     transaction,
 )
+from django.db.models import F
 from django.db.models.sql import UpdateQuery
 from django.utils import timezone
 from django.utils.functional import cached_property
@@ -400,6 +401,35 @@ class SessionStore(ScsSessionStore):
                 return renamed == 1
         except IntegrityError as exc:
             raise CreateError from exc
+
+    def _update_locked(
+        self,
+        key_hash: str,
+        now: datetime,
+        new_hash: str | None,
+        apply: Callable[[Loaded], Record | None],
+    ) -> Record | None:
+        using = router.db_for_write(self.model)
+        connection = connections[using]
+        with transaction.atomic(using=using):
+            live = self._live(key_hash, now).using(using)
+            if not connection.features.has_select_for_update:
+                # SQLite: a write takes the database's write lock, waiting for it
+                # up to the busy timeout; reading first could instead fail at the
+                # write on a snapshot another writer made stale.
+                if not live.update(version=F("version")):
+                    return None
+            row = live.select_for_update().values_list(*_LOADED).first()
+            if row is None:
+                return None
+            payload, last_seen, version, _expiry = row
+            record = apply(Loaded(bytes(payload), last_seen, version))
+            if record is None:
+                return None
+            # Nothing can have written since the lock: this cannot lose.
+            if not self._update(key_hash, record, now, version, new_hash):
+                return None
+            return record
 
     def _bump(self, key_hash: str, now: datetime, expiry: datetime) -> bool:
         using = router.db_for_write(self.model)
