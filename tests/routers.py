@@ -103,3 +103,15 @@ class PinnedRouter:
             if allowed is not None:
                 return allowed
         return True
+
+
+class EnvironmentRouter(PinnedRouter):
+    """Route everything to the alias in ``SCS_SERVER_DATABASE``: the router of
+    a server process a test started (tests/realserver.py)."""
+
+    def db_for_read(self, model, **hints):
+        import os
+
+        return os.environ.get("SCS_SERVER_DATABASE", DEFAULT_DB_ALIAS)
+
+    db_for_write = db_for_read

@@ -133,3 +133,64 @@ def test_concurrent_requests_keep_both_changes(client, stored, in_flight):
     assert COOKIE in response.cookies
     data = stored(client.cookies[COOKIE].value)
     assert data == {"value": "written by the slow request", "other": "from the other"}
+
+
+def _interfering(store_class, token, store, count):
+    """Make every optimistic write of ``store`` lose: just before it, another
+    request writes a key of its own (up to ``count`` times). Writes under the
+    engine's lock are left alone, as other requests cannot get in there."""
+    real_update = store._update
+    locked = []
+    written = []
+
+    def update(*args, **kwargs):
+        if not locked and len(written) < count:
+            other = store_class(token)
+            other[f"other-{len(written)}"] = len(written)
+            other.save()
+            written.append(other)
+        return real_update(*args, **kwargs)
+
+    store._update = update
+    real_locked = getattr(store, "_update_locked", None)
+    if real_locked is not None:
+
+        def update_locked(*args, **kwargs):
+            locked.append(True)
+            try:
+                return real_locked(*args, **kwargs)
+            finally:
+                locked.pop()
+
+        store._update_locked = update_locked
+    return written
+
+
+def test_a_writer_that_keeps_losing_finishes_under_the_lock(token, store_class, stored):
+    # Before, five lost optimistic rounds ended in UpdateError (a 400) and the
+    # change was lost, however live the session.
+    store = store_class(token)
+    store["mine"] = "kept"
+    written = _interfering(store_class, token, store, count=20)
+    store.save()
+    assert written  # the optimistic write did lose
+    assert stored(token) == {
+        "shared": "original",
+        "kept": "yes",
+        "gone": "soon",
+        "mine": "kept",
+        **{f"other-{n}": n for n in range(len(written))},
+    }
+
+
+def test_a_renewal_that_keeps_losing_finishes_under_the_lock(
+    token, store_class, stored
+):
+    store = store_class(token)
+    store["mine"] = "kept"
+    _interfering(store_class, token, store, count=20)
+    store.renew_token()
+    assert store.session_key != token
+    assert stored(token) == {}
+    assert stored(store.session_key)["mine"] == "kept"
+    assert stored(store.session_key)["other-0"] == 0

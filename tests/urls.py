@@ -41,3 +41,4 @@ urlpatterns += [
 ]
 urlpatterns += [path("write-key/", views.write_key)]
 urlpatterns += [path("write-public/", views.write_public)]
+urlpatterns += [path("items/", views.session_items)]

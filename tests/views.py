@@ -167,3 +167,8 @@ def write_key(request):
 def write_public(request):
     request.session["value"] = "public page"
     return HttpResponse("ok")
+
+
+def session_items(request):
+    """Every key and value of the session, for tests that count them."""
+    return JsonResponse(dict(request.session.items()))
