@@ -58,14 +58,18 @@ def for_user(user: Any, request: Any = None) -> list[UserSession]:
     """
     if user.pk is None:
         return []
-    return _listed(_engine().user_sessions(user.pk), request)
+    store = _engine()
+    with store.guard():
+        return _listed(store.user_sessions(user.pk), request)
 
 
 async def afor_user(user: Any, request: Any = None) -> list[UserSession]:
     """Async twin of :func:`for_user`."""
     if user.pk is None:
         return []
-    return _listed(await _engine().auser_sessions(user.pk), request)
+    store = _engine()
+    with store.guard():
+        return _listed(await store.auser_sessions(user.pk), request)
 
 
 def _others(infos: Iterable[SessionInfo], keep_hash: str | None) -> list[str]:
@@ -85,8 +89,9 @@ def revoke(user: Any, keep: Any = None) -> int:
     # The hashes are listed only for receivers; the revoke itself goes by user,
     # so a session started meanwhile ends too.
     listening = session_revoked.has_listeners(store)
-    hashes = _others(store.user_sessions(user.pk), keep_hash) if listening else []
-    count = store.revoke_user(user.pk, keep_hash=keep_hash)
+    with store.guard():
+        hashes = _others(store.user_sessions(user.pk), keep_hash) if listening else []
+        count = store.revoke_user(user.pk, keep_hash=keep_hash)
     if count and listening:
         session_revoked.send(
             sender=store, user=user, count=count, key_hashes=tuple(hashes)
@@ -101,10 +106,11 @@ async def arevoke(user: Any, keep: Any = None) -> int:
     store = _engine()
     keep_hash = _stored_hash(keep)
     listening = session_revoked.has_listeners(store)
-    hashes = (
-        _others(await store.auser_sessions(user.pk), keep_hash) if listening else []
-    )
-    count = await store.arevoke_user(user.pk, keep_hash=keep_hash)
+    with store.guard():
+        hashes = (
+            _others(await store.auser_sessions(user.pk), keep_hash) if listening else []
+        )
+        count = await store.arevoke_user(user.pk, keep_hash=keep_hash)
     if count and listening:
         await session_revoked.asend(
             sender=store, user=user, count=count, key_hashes=tuple(hashes)
@@ -154,7 +160,8 @@ def _model(store: Any) -> Any:
 def _end(user: Any, key_hashes: list[str], store: Any = None) -> int:
     # Also used by the admin, which holds the hashes already.
     store = store or _engine()
-    count = store.revoke_keys(key_hashes) if key_hashes else 0
+    with store.guard():
+        count = store.revoke_keys(key_hashes) if key_hashes else 0
     if count:
         session_revoked.send(
             sender=store, user=user, count=count, key_hashes=tuple(key_hashes)
@@ -173,15 +180,16 @@ def revoke_session(hash_prefix_or_id: str | int, *, user: Any) -> int:
     store = _engine()
     if user.pk is None:
         return 0
-    if _is_id(hash_prefix_or_id):
-        hashes = list(
-            _model(store)
-            .objects.filter(pk=hash_prefix_or_id, user_id=user.pk)
-            .values_list("key_hash", flat=True)
-        )
-    else:
-        prefix = _prefix(hash_prefix_or_id)
-        hashes = _matching(store.user_sessions(user.pk), prefix)
+    with store.guard():
+        if _is_id(hash_prefix_or_id):
+            hashes = list(
+                _model(store)
+                .objects.filter(pk=hash_prefix_or_id, user_id=user.pk)
+                .values_list("key_hash", flat=True)
+            )
+        else:
+            prefix = _prefix(hash_prefix_or_id)
+            hashes = _matching(store.user_sessions(user.pk), prefix)
     return _end(user, hashes, store)
 
 
@@ -190,13 +198,14 @@ async def arevoke_session(hash_prefix_or_id: str | int, *, user: Any) -> int:
     store = _engine()
     if user.pk is None:
         return 0
-    if _is_id(hash_prefix_or_id):
-        rows = _model(store).objects.filter(pk=hash_prefix_or_id, user_id=user.pk)
-        hashes = [h async for h in rows.values_list("key_hash", flat=True)]
-    else:
-        prefix = _prefix(hash_prefix_or_id)
-        hashes = _matching(await store.auser_sessions(user.pk), prefix)
-    count = await store.arevoke_keys(hashes) if hashes else 0
+    with store.guard():
+        if _is_id(hash_prefix_or_id):
+            rows = _model(store).objects.filter(pk=hash_prefix_or_id, user_id=user.pk)
+            hashes = [h async for h in rows.values_list("key_hash", flat=True)]
+        else:
+            prefix = _prefix(hash_prefix_or_id)
+            hashes = _matching(await store.auser_sessions(user.pk), prefix)
+        count = await store.arevoke_keys(hashes) if hashes else 0
     if count:
         await session_revoked.asend(
             sender=store, user=user, count=count, key_hashes=tuple(hashes)

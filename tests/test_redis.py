@@ -987,3 +987,62 @@ def test_cached_copies_on_any_cache_are_capped_too():
     uncapped.put("b" * 64, record, record.last_seen)
     left = cache._expire_info[cache.make_key(uncapped.key("b" * 64))] - time.time()
     assert left > 364 * 86400
+
+
+# -- the write lock a losing writer takes ---------------------------------------------
+
+
+@on_cache_redis
+def test_no_writer_gets_past_the_lock_another_writer_holds(engine):
+    # The guarantee that a locked write cannot lose: every other write of the
+    # session, optimistic ones included, is refused while the lock is held.
+    from django.utils import timezone
+
+    store = engine.store_class()
+    store["value"] = "cart"
+    store.save()
+    store = engine.store_class(store.session_key)
+    store.load()
+    ops, key_hash, now = store._ops, store.key_hash, timezone.now()
+    record = store._record({"value": "mine"}, now)
+    holder = ops._lock(key_hash)
+    assert ops.update(key_hash, record, now, store._version) == 0
+    assert ops.bump(key_hash, now, record.expiry)  # a touch changes no data
+    assert ops.update(key_hash, record, now, store._version, lock=holder) == 1
+    scs_redis.UNLOCK.run(ops.client, [ops.lock_key(key_hash)], [holder])
+    assert engine.redis().exists(ops.lock_key(key_hash)) == 0
+    assert engine.store_class(store.session_key)["value"] == "mine"
+
+
+@on_cache_redis
+def test_a_lock_left_by_a_crashed_writer_only_delays_the_next(engine, monkeypatch):
+    from django.utils import timezone
+
+    store = engine.store_class()
+    store["value"] = "cart"
+    store.save()
+    ops = store._ops
+    # A holder that never unlocks: its lock lapses after LOCK_MS.
+    engine.redis().set(ops.lock_key(store.key_hash), "crashed", px=50)
+    monkeypatch.setattr(scs_redis, "LOCK_WAIT_SECONDS", 5.0)
+    latest = engine.store_class(store.session_key)
+    latest.load()
+
+    def apply(loaded):
+        return latest._record({"value": "after the crash"}, timezone.now())
+
+    written = ops.update_locked(latest.key_hash, timezone.now(), None, apply)
+    assert written is not None
+    assert engine.store_class(store.session_key)["value"] == "after the crash"
+
+
+@on_cache_redis
+def test_a_lock_held_too_long_makes_the_store_unavailable(engine, monkeypatch):
+    store = engine.store_class()
+    store["value"] = "cart"
+    store.save()
+    ops = store._ops
+    engine.redis().set(ops.lock_key(store.key_hash), "stuck", px=60_000)
+    monkeypatch.setattr(scs_redis, "LOCK_WAIT_SECONDS", 0.05)
+    with pytest.raises(SessionStoreUnavailable):
+        ops._lock(store.key_hash)
