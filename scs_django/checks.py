@@ -190,9 +190,10 @@ def check_cache(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMess
         messages.append(
             checks.Warning(
                 f"The cache engine on {backend} cannot make writes conditional "
-                "atomically or list a user's sessions (a logout racing another "
-                "request's write can be undone), and Django's cache layer unpickles "
-                "what it reads: whoever can write to that cache can run code.",
+                "atomically or list a user's sessions (its cache.add locks hold "
+                "only while a writer is faster than their timeout), and Django's "
+                "cache layer unpickles what it reads: whoever can write to that "
+                "cache can run code.",
                 hint="Use django-redis, the cached_db engine or the db engine where "
                 "that matters; see the backends page of the scs_django docs.",
                 id="scs_django.W010",

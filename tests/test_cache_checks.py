@@ -45,9 +45,10 @@ def test_cache_engine_on_locmem_in_production(settings):
         (
             "scs_django.W010",
             "The cache engine on django.core.cache.backends.locmem.LocMemCache cannot "
-            "make writes conditional atomically or list a user's sessions (a logout "
-            "racing another request's write can be undone), and Django's cache layer "
-            "unpickles what it reads: whoever can write to that cache can run code.",
+            "make writes conditional atomically or list a user's sessions (its "
+            "cache.add locks hold only while a writer is faster than their "
+            "timeout), and Django's cache layer unpickles what it reads: whoever "
+            "can write to that cache can run code.",
         ),
         (
             "scs_django.W011",

@@ -3,8 +3,10 @@
 On django-redis the engine talks to Redis through its native client (see
 :mod:`scs_django.redis`): raw bytes, conditional Lua writes, atomic renewal and
 a per-user index. Any other cache (LocMem, Memcached, files, database) goes
-through Django's cache API with weaker guarantees: a logout racing a write in
-flight can be undone, there is no per-user listing, and a renewal is two steps.
+through Django's cache API with weaker guarantees: changes are serialized by
+``cache.add`` locks (atomic on Memcached, Redis and LocMem, not on files) that
+a writer slower than their timeout can outlive, there is no per-user listing,
+and a renewal is two steps.
 """
 
 from __future__ import annotations
