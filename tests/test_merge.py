@@ -194,3 +194,19 @@ def test_a_renewal_that_keeps_losing_finishes_under_the_lock(
     assert stored(token) == {}
     assert stored(store.session_key)["mine"] == "kept"
     assert stored(store.session_key)["other-0"] == 0
+
+
+def test_an_async_writer_that_keeps_losing_finishes_under_the_lock(
+    token, store_class, stored
+):
+    from asgiref.sync import async_to_sync
+
+    store = store_class(token)
+    store["mine"] = "kept"
+    written = _interfering(store_class, token, store, count=20)
+    async_to_sync(store.asave)()
+    assert written
+    assert stored(token)["mine"] == "kept"
+    assert {key for key in stored(token) if key.startswith("other-")} == {
+        f"other-{n}" for n in range(len(written))
+    }
