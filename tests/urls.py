@@ -42,3 +42,4 @@ urlpatterns += [
 urlpatterns += [path("write-key/", views.write_key)]
 urlpatterns += [path("write-public/", views.write_public)]
 urlpatterns += [path("items/", views.session_items)]
+urlpatterns += [path("cycle-key/", views.cycle_key)]

@@ -172,3 +172,10 @@ def write_public(request):
 def session_items(request):
     """Every key and value of the session, for tests that count them."""
     return JsonResponse(dict(request.session.items()))
+
+
+def cycle_key(request):
+    """What update_session_auth_hash() does for an admin changing another
+    user's password: cycle_key() and nothing else."""
+    request.session.cycle_key()
+    return HttpResponse("cycled")
