@@ -714,7 +714,9 @@ def test_clear_expired_removes_exactly_the_expired_sessions(store_class, stored)
             "colour": "blue",
             "_session_expiry": 3600,
         }
-    assert already_past.key_hash not in stored.hashes()
+        # Asked on the test's clock: after it, whether Redis has dropped a
+        # session stored already expired (a 1 ms TTL) is a race.
+        assert not store_class().exists(already_past.session_key)
 
 
 def test_clear_expired_removes_sessions_past_their_absolute_deadline(
