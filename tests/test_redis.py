@@ -34,7 +34,8 @@ from scs_django.backends.cache import CacheSessions, redis_sessions
 from scs_django.exceptions import SessionStoreUnavailable
 from tests.engines import REDIS_ENGINES, RedisValues, from_micros, now_micros
 from tests.factories import PASSWORD
-from tests.servers import RedisServer, free_port
+from tests.security.test_store_failures import closed_port
+from tests.servers import RedisServer
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 
@@ -446,12 +447,14 @@ def blip(settings):
     @contextmanager
     def unreachable():
         reachable = settings.CACHES["redis"]
-        nowhere = redis_cache(f"redis://127.0.0.1:{free_port()}/0")
-        settings.CACHES = {**settings.CACHES, "redis": nowhere}
-        try:
-            yield
-        finally:
-            settings.CACHES = {**settings.CACHES, "redis": reachable}
+        # Held for the block: a port that was merely free could be taken meanwhile.
+        with closed_port() as port:
+            nowhere = redis_cache(f"redis://127.0.0.1:{port}/0")
+            settings.CACHES = {**settings.CACHES, "redis": nowhere}
+            try:
+                yield
+            finally:
+                settings.CACHES = {**settings.CACHES, "redis": reachable}
 
     return unreachable
 
@@ -485,6 +488,16 @@ def test_session_cannot_be_half_ended_while_the_cache_is_unreachable(
 # -- no resurrection on a real Redis ----------------------------------------------------
 
 
+def expire_by_ttl(client, key):
+    """End ``key`` the way its TTL would, and return once Redis has dropped it."""
+    client.pexpire(key, 1)
+    deadline = time.monotonic() + 10
+    # Waited for rather than slept on: EXISTS drops the key once its TTL is out.
+    while client.exists(key):
+        assert time.monotonic() < deadline, "Redis kept a key past its TTL"
+        time.sleep(0.001)
+
+
 def end_elsewhere(engine, token, ending, ended):
     """End the session of ``token`` the way ``ending`` says, from outside."""
     key_hash = tokens.hash_token(token)
@@ -495,8 +508,7 @@ def end_elsewhere(engine, token, ending, ended):
     elif ending == "renew":
         ended["renewed"] = second_client(token).get("/renew/").cookies[COOKIE].value
     elif ending == "ttl":
-        engine.redis().pexpire(engine.stored.key(key_hash), 1)
-        time.sleep(0.01)
+        expire_by_ttl(engine.redis(), engine.stored.key(key_hash))
     else:
         assert ending == "evicted"
         engine.redis().delete(engine.stored.key(key_hash))
@@ -558,8 +570,7 @@ def test_cached_db_copy_lost_during_a_slow_write_loses_no_write(
 
     def lose_the_copy():
         if loss == "ttl":
-            engine.redis().pexpire(key, 1)
-            time.sleep(0.01)
+            expire_by_ttl(engine.redis(), key)
         else:
             engine.redis().delete(key)
 
@@ -677,9 +688,8 @@ def test_user_sessions_lists_live_sessions_and_prunes_dead_ones(engine, user_fac
     )
 
     devices[0].get("/logout-session/")  # deleted
-    engine.redis().pexpire(engine.stored.key(phone), 1)  # expired by Redis
+    expire_by_ttl(engine.redis(), engine.stored.key(phone))  # expired by Redis
     engine.store_class.revoke_keys([tablet])  # revoked
-    time.sleep(0.01)
     assert index_members(engine, user) == set(hashes)  # pruned lazily...
     listed = engine.store_class.user_sessions(user.pk)
     assert [i.key_hash for i in listed] == [watch]
