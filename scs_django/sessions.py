@@ -15,7 +15,7 @@ from typing import Any
 
 from django.conf import settings
 
-from .backends.base import SessionInfo
+from .backends.base import ScsSessionStore, SessionInfo
 from .signals import session_revoked
 
 _HASH_PREFIX = re.compile(r"[0-9a-f]{8,64}")
@@ -76,14 +76,27 @@ def _others(infos: Iterable[SessionInfo], keep_hash: str | None) -> list[str]:
     return [info.key_hash for info in infos if info.key_hash != keep_hash]
 
 
+def _refuse_unreached(keep: Any) -> None:
+    # Under FAIL_OPEN, a request whose session could not be loaded has an
+    # anonymous user: "log out everywhere else" would end nothing and pass.
+    if isinstance(keep, ScsSessionStore):
+        keep.refuse_unreached()
+
+
 def revoke(user: Any, keep: Any = None) -> int:
     """End every live session of ``user`` except ``keep``; return how many ended.
 
     ``keep`` is a session store, usually ``request.session`` ("log out
-    everywhere else"), or None to end them all.
+    everywhere else"), or None to end them all. Raises
+    :class:`~scs_django.exceptions.SessionStoreUnavailable` (a 503) when the
+    store is unavailable, ``FAIL_OPEN`` or not.
     """
+    # request.user loads request.session on first use: only then is it known
+    # whether the store could be reached.
     if user.pk is None:
+        _refuse_unreached(keep)
         return 0
+    _refuse_unreached(keep)
     store = _engine()
     keep_hash = _stored_hash(keep)
     # The hashes are listed only for receivers; the revoke itself goes by user,
@@ -102,7 +115,9 @@ def revoke(user: Any, keep: Any = None) -> int:
 async def arevoke(user: Any, keep: Any = None) -> int:
     """Async twin of :func:`revoke`."""
     if user.pk is None:
+        _refuse_unreached(keep)
         return 0
+    _refuse_unreached(keep)
     store = _engine()
     keep_hash = _stored_hash(keep)
     listening = session_revoked.has_listeners(store)

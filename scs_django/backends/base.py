@@ -773,7 +773,7 @@ class ScsSessionStore(SessionBase):
         moment exists where both tokens, or neither, are valid.
         """
         data = self._session
-        self._refuse_unreached()
+        self.refuse_unreached()
         source, now = self._renew_start(data)
         if source is None:
             return  # nothing stored yet: the next save creates it under a new token
@@ -792,7 +792,7 @@ class ScsSessionStore(SessionBase):
 
     async def arenew_token(self) -> None:
         data = await self._aget_session()
-        self._refuse_unreached()
+        self.refuse_unreached()
         source, now = self._renew_start(data)
         if source is None:
             return
@@ -855,10 +855,14 @@ class ScsSessionStore(SessionBase):
         with self._guard():
             await self._aremove(tokens.hash_token(session_key))
 
-    def _refuse_unreached(self) -> None:
-        # Under FAIL_OPEN a failed load looks like "no session", but the
-        # cookie's session may be alive: ending or renewing it must not pass
-        # for done.
+    def refuse_unreached(self) -> None:
+        """Raise :class:`SessionStoreUnavailable` (and fail the request with a
+        503) when the store could not be reached to load this session.
+
+        Under FAIL_OPEN a failed load looks like "no session", but the
+        cookie's session may be alive: ending, renewing or revoking must not
+        pass for done.
+        """
         if self._unreached:
             self.end_failed = True
             raise SessionStoreUnavailable(
@@ -867,7 +871,7 @@ class ScsSessionStore(SessionBase):
             )
 
     def _ending(self) -> None:
-        self._refuse_unreached()
+        self.refuse_unreached()
         # After the load, the token is None unless a stored session is live:
         # ending an unknown one writes nothing and sends no statement.
         self.ended = (
