@@ -43,3 +43,9 @@ urlpatterns += [path("write-key/", views.write_key)]
 urlpatterns += [path("write-public/", views.write_public)]
 urlpatterns += [path("items/", views.session_items)]
 urlpatterns += [path("cycle-key/", views.cycle_key)]
+urlpatterns += [
+    path("async/logout-session/", views.async_logout_session),
+    path("async/renew/", views.async_renew),
+    path("slow/end-others/", views.slow_end_other_sessions),
+    path("write-rolled-back/", views.write_in_rolled_back_transaction),
+]

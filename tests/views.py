@@ -1,6 +1,7 @@
 """Views the tests drive through the test client."""
 
 from django.contrib import messages
+from django.db import router, transaction
 from django.http import HttpResponse, HttpResponseServerError, JsonResponse
 from django.middleware.csrf import get_token
 from django.views.decorators.cache import cache_control
@@ -179,3 +180,38 @@ def cycle_key(request):
     user's password: cycle_key() and nothing else."""
     request.session.cycle_key()
     return HttpResponse("cycled")
+
+
+# -- tests/security/test_failure_modes.py ------------------------------------------
+
+
+async def async_logout_session(request):
+    await request.session.aflush()
+    return HttpResponse("bye")
+
+
+async def async_renew(request):
+    await request.session.acycle_key()
+    return HttpResponse("renewed")
+
+
+@csrf_exempt
+def slow_end_other_sessions(request):
+    """The "log out everywhere else" button, with IN_FLIGHT run once the
+    session is loaded."""
+    request.user.pk  # noqa: B018 - loads the session
+    IN_FLIGHT()
+    return JsonResponse({"ended": sessions.revoke(request.user, keep=request.session)})
+
+
+class RolledBack(Exception):
+    pass
+
+
+def write_in_rolled_back_transaction(request):
+    """Saves the session inside a transaction that then fails."""
+    using = router.db_for_write(request.session.get_model_class())
+    with transaction.atomic(using=using):
+        request.session["value"] = "never committed"
+        request.session.save()
+        raise RolledBack("the transaction that saved the session failed")
