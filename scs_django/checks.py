@@ -245,6 +245,28 @@ def check_cookie_deploy(
     return messages
 
 
+@checks.register(checks.Tags.security, deploy=True)
+def check_idle_timeout_deploy(
+    app_configs: Any = None, **kwargs: Any
+) -> list[checks.CheckMessage]:
+    raw = getattr(settings, "SCS", None)
+    if raw is not None and not isinstance(raw, dict):
+        return []  # scs_django.E002 says so
+    values = conf.get_settings()
+    if values["IDLE_TIMEOUT"] is not None:
+        return []
+    return [
+        checks.Warning(
+            'SCS["IDLE_TIMEOUT"] is not set, so a session left unused does not end: '
+            f"it lives until its absolute deadline, {values['ABSOLUTE_TIMEOUT']} "
+            "seconds after it began, even on a computer its user walked away from.",
+            hint='Set SCS["IDLE_TIMEOUT"] to the seconds of inactivity after which a '
+            "session ends, such as 1800 (30 minutes).",
+            id="scs_django.W023",
+        )
+    ]
+
+
 @checks.register(checks.Tags.security)
 def check_cookie(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
     messages: list[checks.CheckMessage] = []

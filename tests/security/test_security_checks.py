@@ -3,6 +3,7 @@
 Django's own security.W010-W015 only look for django.contrib.sessions, so
 with scs_django in its place these take over (W020, W021 under
 ``check --deploy``), and go further on cookie prefixes, SameSite and pickle.
+W023, also under ``check --deploy``, asks for an idle timeout.
 """
 
 import io
@@ -12,7 +13,12 @@ import pytest
 from django.core import checks
 from django.core.management import call_command
 
-from scs_django.checks import check_cookie, check_cookie_deploy, check_serializer
+from scs_django.checks import (
+    check_cookie,
+    check_cookie_deploy,
+    check_idle_timeout_deploy,
+    check_serializer,
+)
 
 
 class PickleSerializer:
@@ -38,6 +44,7 @@ def secure_defaults(settings):
     settings.SESSION_COOKIE_DOMAIN = None
     settings.SESSION_COOKIE_PATH = "/"
     settings.SESSION_SERIALIZER = "django.contrib.sessions.serializers.JSONSerializer"
+    settings.SCS = {"IDLE_TIMEOUT": 1800}
 
 
 def ids_and_messages(messages):
@@ -46,6 +53,7 @@ def ids_and_messages(messages):
 
 def test_secure_configuration_is_clean():
     assert check_cookie_deploy() == []
+    assert check_idle_timeout_deploy() == []
     assert check_cookie() == []
     assert check_serializer() == []
 
@@ -92,6 +100,49 @@ def test_check_deploy_command_reports_them(settings):
     )
     assert "(scs_django.W020) SESSION_COOKIE_SECURE is not True" in err.getvalue()
     assert "scs_django.W021" not in err.getvalue()
+
+
+@pytest.mark.parametrize(
+    "scs, absolute",
+    [({}, 1209600), ({"ABSOLUTE_TIMEOUT": 8 * 3600}, 28800)],
+    ids=["cookie-age", "absolute-timeout"],
+)
+def test_no_idle_timeout_under_check_deploy(settings, scs, absolute):
+    settings.SCS = scs
+    assert check_idle_timeout_deploy() == [
+        checks.Warning(
+            'SCS["IDLE_TIMEOUT"] is not set, so a session left unused does not end: '
+            f"it lives until its absolute deadline, {absolute} seconds after it "
+            "began, even on a computer its user walked away from.",
+            hint='Set SCS["IDLE_TIMEOUT"] to the seconds of inactivity after which a '
+            "session ends, such as 1800 (30 minutes).",
+            id="scs_django.W023",
+        )
+    ]
+
+
+def test_no_idle_timeout_is_reported_only_with_deploy(settings):
+    settings.SCS = {}
+
+    def ours(include_deployment_checks):
+        found = checks.run_checks(
+            tags=[checks.Tags.security],
+            include_deployment_checks=include_deployment_checks,
+        )
+        return sorted(m.id for m in found if m.id.startswith("scs_django."))
+
+    assert ours(False) == []
+    assert ours(True) == ["scs_django.W023"]
+    err = io.StringIO()
+    call_command(
+        "check", "--deploy", "--tag", "security", stdout=io.StringIO(), stderr=err
+    )
+    assert '(scs_django.W023) SCS["IDLE_TIMEOUT"] is not set' in err.getvalue()
+
+
+def test_no_idle_timeout_warning_for_an_scs_that_is_not_a_dict(settings):
+    settings.SCS = "IDLE_TIMEOUT=1800"  # scs_django.E002 reports it
+    assert check_idle_timeout_deploy() == []
 
 
 @pytest.mark.parametrize(
@@ -195,6 +246,12 @@ def test_pickle_serializer(settings, path):
 
 def test_checks_are_registered():
     registered = checks.registry.registry.get_checks(include_deployment_checks=True)
-    for check in (check_cookie_deploy, check_cookie, check_serializer):
+    for check in (
+        check_cookie_deploy,
+        check_idle_timeout_deploy,
+        check_cookie,
+        check_serializer,
+    ):
         assert check in registered
     assert check_cookie_deploy not in checks.registry.registry.get_checks()
+    assert check_idle_timeout_deploy not in checks.registry.registry.get_checks()
