@@ -52,9 +52,7 @@ from __future__ import annotations
 
 import json
 import math
-import random
 import secrets
-import time
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
@@ -62,9 +60,8 @@ from typing import Any
 from redis.exceptions import NoScriptError, ResponseError
 
 from . import tokens
-from .backends.base import Loaded, _from_micros
+from .backends.base import Loaded, _from_micros, wait_for_lock
 from .backends.base import _to_micros as micros
-from .exceptions import SessionStoreUnavailable
 
 TAG_LENGTH = 2
 SAME_SLOT_DRAWS = 100_000
@@ -497,19 +494,11 @@ class RedisSessions:
             # past LOCK_MS and lost it; the next round tells which.
 
     def _lock(self, key_hash: str) -> str:
-        token = secrets.token_hex(8)
-        key = self.lock_key(key_hash)
-        deadline = time.monotonic() + LOCK_WAIT_SECONDS
-        pause = 0.001
-        while not self.client.set(key, token, nx=True, px=LOCK_MS):
-            if time.monotonic() > deadline:
-                raise SessionStoreUnavailable(
-                    "A session stayed locked by another writer for longer than "
-                    f"{LOCK_WAIT_SECONDS:g} s."
-                )
-            # Jittered, so that the waiters do not come back in step.
-            time.sleep(pause * (0.5 + random.random()))  # noqa: S311
-            pause = min(pause * 2, 0.02)
+        token, key = secrets.token_hex(8), self.lock_key(key_hash)
+        wait_for_lock(
+            lambda: bool(self.client.set(key, token, nx=True, px=LOCK_MS)),
+            LOCK_WAIT_SECONDS,
+        )
         return token
 
     def bump(self, key_hash: str, now: datetime, expiry: datetime) -> bool:

@@ -127,6 +127,15 @@ def engine(request, settings):
 
 
 @pytest.fixture
+def live_token(engine):
+    """The token of a session stored on the engine, holding ``{"value": "secret"}``."""
+    session = engine.store_class()
+    session["value"] = "secret"
+    session.save()
+    return session.session_key
+
+
+@pytest.fixture
 def in_flight():
     """``in_flight(action)`` runs ``action`` in the middle of the slow views."""
 

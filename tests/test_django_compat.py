@@ -21,15 +21,6 @@ DJANGOS = "django.contrib.sessions.middleware.SessionMiddleware"
 
 
 @pytest.fixture
-def live_token(engine):
-    """A stored session holding ``{"value": "secret"}``."""
-    session = engine.store_class()
-    session["value"] = "secret"
-    session.save()
-    return session.session_key
-
-
-@pytest.fixture
 def security_log(caplog):
     caplog.set_level(logging.INFO, logger="scs_django.security")
     return lambda: [r for r in caplog.records if r.name == "scs_django.security"]

@@ -10,6 +10,8 @@ invariants.
 from __future__ import annotations
 
 import logging
+import random
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -138,6 +140,22 @@ def _idle_seconds(expiry: Any) -> int | None:
     if isinstance(expiry, int) and not isinstance(expiry, bool) and expiry > 0:
         return expiry
     return conf.get("IDLE_TIMEOUT") or None
+
+
+def wait_for_lock(take: Callable[[], bool], wait_seconds: float) -> None:
+    """Call ``take()`` until it takes a lock, pausing a little longer each time;
+    :class:`SessionStoreUnavailable` after ``wait_seconds``."""
+    deadline = time.monotonic() + wait_seconds
+    pause = 0.001
+    while not take():
+        if time.monotonic() > deadline:
+            raise SessionStoreUnavailable(
+                "A session stayed locked by another writer for longer than "
+                f"{wait_seconds:g} s."
+            )
+        # Jittered, so that the waiters do not come back in step.
+        time.sleep(pause * (0.5 + random.random()))  # noqa: S311
+        pause = min(pause * 2, 0.02)
 
 
 def _unavailable(exc: BaseException) -> SessionStoreUnavailable:

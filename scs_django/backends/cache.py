@@ -15,7 +15,6 @@ import json
 import math
 import re
 import secrets
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -29,13 +28,13 @@ from django.utils import timezone
 from django.utils.functional import cached_property
 
 from .. import conf
-from ..exceptions import SessionStoreUnavailable
 from .base import (
     Loaded,
     Record,
     ScsSessionStore,
     SessionInfo,
     _from_micros,
+    wait_for_lock,
 )
 from .base import (
     _to_micros as micros,
@@ -170,16 +169,9 @@ class CacheSessions:
     @contextmanager
     def _locked(self, key_hash: str) -> Iterator[None]:
         key, token = f"{self.prefix}l:{key_hash}", secrets.token_hex(8)
-        deadline = time.monotonic() + LOCK_WAIT_SECONDS
-        pause = 0.001
-        while not self.cache.add(key, token, LOCK_SECONDS):
-            if time.monotonic() > deadline:
-                raise SessionStoreUnavailable(
-                    "A session stayed locked by another writer for longer than "
-                    f"{LOCK_WAIT_SECONDS:g} s."
-                )
-            time.sleep(pause)
-            pause = min(pause * 2, 0.02)
+        wait_for_lock(
+            lambda: bool(self.cache.add(key, token, LOCK_SECONDS)), LOCK_WAIT_SECONDS
+        )
         try:
             yield
         finally:

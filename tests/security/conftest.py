@@ -11,15 +11,6 @@ def transport(request):
 
 
 @pytest.fixture
-def live_token(engine):
-    """The token of a session stored on the engine, holding ``{"value": "secret"}``."""
-    session = engine.store_class()
-    session["value"] = "secret"
-    session.save()
-    return session.session_key
-
-
-@pytest.fixture
 def stored(engine):
     """What the engine holds for a token: ``stored(token)`` (None when it has none).
 
