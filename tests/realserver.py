@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -28,7 +30,7 @@ from django.conf import settings
 from django.db import connections
 
 from tests.engines import ENGINES
-from tests.servers import HOST, free_port, wait_for_port
+from tests.servers import HOST
 
 ROOT = Path(__file__).resolve().parent.parent
 COOKIE = settings.SESSION_COOKIE_NAME
@@ -98,7 +100,17 @@ def gunicorn(
         "SCS_TEST_PG_PORT": str(connections["default"].settings_dict["PORT"]),
         "SCS_TEST_REDIS_URL": redis_location,
     }
-    port = free_port()
+    # The socket is bound here and handed to gunicorn (fd://), so no other
+    # process can take the port between choosing and binding it.
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind((HOST, 0))
+    listener.listen(128)
+    listener.set_inheritable(True)
+    port = listener.getsockname()[1]
+    # A file, not a pipe nobody reads until the end: a flood of tracebacks
+    # would fill a pipe and stall the workers.
+    log = tempfile.TemporaryFile()
     process = subprocess.Popen(  # noqa: S603
         [
             sys.executable,
@@ -106,7 +118,7 @@ def gunicorn(
             "gunicorn",
             "tests.wsgi:application",
             "--bind",
-            f"{HOST}:{port}",
+            f"fd://{listener.fileno()}",
             "--workers",
             str(workers),
             "--threads",
@@ -120,37 +132,44 @@ def gunicorn(
         ],
         cwd=ROOT,
         env=env,
-        stdout=subprocess.PIPE,
+        stdout=log,
         stderr=subprocess.STDOUT,
+        pass_fds=(listener.fileno(),),
     )
+    listener.close()  # gunicorn holds it now
     try:
-        if not wait_for_port(port, timeout=30):
-            process.kill()
-            output = process.communicate()[0].decode(errors="replace")
-            raise RuntimeError(f"gunicorn did not start:\n{output[-4000:]}")
         server = RealServer(f"http://{HOST}:{port}")
-        _wait_for_workers(server)
+        _wait_for_workers(server, process, log)
         yield server
     finally:
         process.terminate()
         try:
-            output = process.communicate(timeout=30)[0]
+            process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             process.kill()
-            output = process.communicate()[0]
+            process.wait()
+        output = _read(log)
         if output.strip():
             # Tracebacks of the server, for the test report.
-            sys.stderr.write(output.decode(errors="replace")[-8000:])
+            sys.stderr.write(output[-8000:])
+        log.close()
 
 
-def _wait_for_workers(server: RealServer) -> None:
-    # The port accepts before every worker has imported Django.
+def _read(log: Any) -> str:
+    log.seek(0)
+    return log.read().decode(errors="replace")
+
+
+def _wait_for_workers(server: RealServer, process: Any, log: Any) -> None:
+    # The socket accepts before every worker has imported Django.
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"gunicorn exited:\n{_read(log)[-4000:]}")
         try:
             if server.get("/untouched/").status == 200:
                 return
         except OSError:
             pass
         time.sleep(0.1)
-    raise RuntimeError("gunicorn answered no request")
+    raise RuntimeError(f"gunicorn answered no request:\n{_read(log)[-4000:]}")
