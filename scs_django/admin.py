@@ -195,8 +195,16 @@ class SessionAdmin(admin.ModelAdmin):
         fields = super().get_fields(request, obj)
         return fields if table_in_use() else tuple(n for n in fields if n != "state")
 
-    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
-        return super().get_actions(request) if table_in_use() else {}
+    # Django 6.1 passes action_location (the change list or the change form)
+    # and deprecates overrides without it; Django 5.2 has no such argument.
+    def get_actions(
+        self, request: HttpRequest, action_location: Any = None
+    ) -> dict[str, Any]:
+        if not table_in_use():
+            return {}
+        if action_location is None:
+            return super().get_actions(request)
+        return super().get_actions(request, action_location=action_location)
 
     def changelist_view(
         self, request: HttpRequest, extra_context: dict[str, Any] | None = None
