@@ -6,7 +6,6 @@ a token hash, and shows which keys a session holds, never their values.
 
 from __future__ import annotations
 
-from importlib import import_module
 from typing import Any
 
 from django.conf import settings
@@ -21,7 +20,7 @@ from django.utils.text import Truncator
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from . import codec, sessions, tokens
+from . import codec, conf, sessions, tokens
 from .models import Session
 
 # Never filtered, searched or ordered on: with the rows or their count as the
@@ -69,7 +68,7 @@ def table_in_use() -> bool:
     True for the db and cached_db engines. With any other engine (the cache
     engine, or Django's own) the table holds at most rows left from before.
     """
-    store = import_module(settings.SESSION_ENGINE).SessionStore
+    store = conf.session_engine()
     get_model_class = getattr(store, "get_model_class", None)
     return get_model_class is not None and issubclass(get_model_class(), Session)
 

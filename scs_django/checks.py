@@ -11,12 +11,10 @@ from django.core import checks
 from django.utils.module_loading import import_string
 
 from . import conf
+from .backends.base import ScsSessionStore
+from .backends.cache import SessionStore as CacheStore
+from .backends.cached_db import SessionStore as CachedDBStore
 
-ENGINES = (
-    "scs_django.backends.db",
-    "scs_django.backends.cache",
-    "scs_django.backends.cached_db",
-)
 DJANGO_MIDDLEWARE = "django.contrib.sessions.middleware.SessionMiddleware"
 OUR_MIDDLEWARE = "scs_django.middleware.SessionMiddleware"
 
@@ -143,15 +141,27 @@ def _bad_value(name: str, value: Any, expected: str) -> checks.Error:
 @checks.register(checks.Tags.compatibility)
 def check_engine(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
     messages: list[checks.CheckMessage] = []
-    if settings.SESSION_ENGINE not in ENGINES:
+    try:
+        engine = conf.session_engine()
+    except (ImportError, AttributeError) as exc:
         messages.append(
-            checks.Warning(
-                f"SESSION_ENGINE is {settings.SESSION_ENGINE!r}, not an scs_django engine, "
-                "so scs_django's protections are not in use.",
-                hint='Set SESSION_ENGINE = "scs_django.backends.db".',
-                id="scs_django.W001",
+            checks.Error(
+                f"SESSION_ENGINE {settings.SESSION_ENGINE!r} cannot be imported: {exc}",
+                hint="Name a module with a SessionStore class, such as "
+                '"scs_django.backends.db".',
+                id="scs_django.E004",
             )
         )
+    else:
+        if not issubclass(engine, ScsSessionStore):
+            messages.append(
+                checks.Warning(
+                    f"SESSION_ENGINE is {settings.SESSION_ENGINE!r}, not an scs_django "
+                    "engine, so scs_django's protections are not in use.",
+                    hint='Set SESSION_ENGINE = "scs_django.backends.db".',
+                    id="scs_django.W001",
+                )
+            )
     middleware = list(getattr(settings, "MIDDLEWARE", None) or ())
     if DJANGO_MIDDLEWARE in middleware:
         messages.append(
@@ -165,13 +175,16 @@ def check_engine(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMes
     return messages
 
 
-CACHE_ENGINES = ("scs_django.backends.cache", "scs_django.backends.cached_db")
 LOCMEM = "django.core.cache.backends.locmem.LocMemCache"
 
 
 @checks.register(checks.Tags.compatibility, checks.Tags.caches)
 def check_cache(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
-    if settings.SESSION_ENGINE not in CACHE_ENGINES:
+    try:
+        engine = conf.session_engine()
+    except (ImportError, AttributeError):
+        return []  # scs_django.E004 says so
+    if not issubclass(engine, (CacheStore, CachedDBStore)):
         return []
     alias = conf.get_settings().get("CACHE_ALIAS")
     caches_setting = getattr(settings, "CACHES", {}) or {}
@@ -186,7 +199,7 @@ def check_cache(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMess
     backend = caches_setting[alias].get("BACKEND", "")
     messages: list[checks.CheckMessage] = []
     native = backend.startswith("django_redis.")
-    if settings.SESSION_ENGINE == "scs_django.backends.cache" and not native:
+    if issubclass(engine, CacheStore) and not native:
         messages.append(
             checks.Warning(
                 f"The cache engine on {backend} cannot make writes conditional "

@@ -1,7 +1,9 @@
-"""The ``SCS`` settings dict, merged over defaults and read at call time."""
+"""The ``SCS`` settings dict, merged over defaults and read at call time, and
+the engine ``SESSION_ENGINE`` names."""
 
 from __future__ import annotations
 
+from importlib import import_module
 from typing import Any
 
 from django.conf import settings
@@ -54,6 +56,18 @@ def get(name: str) -> Any:
 def unknown_keys() -> list[str]:
     """Keys of ``settings.SCS`` that scs_django does not know."""
     return sorted(set(getattr(settings, "SCS", None) or {}) - set(DEFAULTS))
+
+
+def session_engine() -> type[Any]:
+    """The ``SessionStore`` class of ``SESSION_ENGINE``, imported at call time.
+
+    Checks, commands and the per-user API ask this class what the engine can
+    do (``issubclass`` of an scs_django engine), never compare the setting's
+    string, so a subclass of an scs_django engine counts as that engine.
+    Raises ``ImportError`` or ``AttributeError`` for a setting that names no
+    engine.
+    """
+    return import_module(settings.SESSION_ENGINE).SessionStore
 
 
 @receiver(setting_changed)

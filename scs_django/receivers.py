@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from importlib import import_module
 from typing import Any
 
 from django.conf import settings
@@ -45,9 +44,7 @@ def renew_on_login(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
 
 
 def _end_sessions(user: Any, keep: Any = None) -> None:
-    if not issubclass(
-        import_module(settings.SESSION_ENGINE).SessionStore, ScsSessionStore
-    ):
+    if not issubclass(conf.session_engine(), ScsSessionStore):
         return
     try:
         sessions.revoke(user, keep=keep)
@@ -122,7 +119,7 @@ def end_sessions_on_user_delete(sender: Any, instance: Any, **kwargs: Any) -> No
     smallest window to start a session that outlives it.
     """
     _end_sessions(instance)
-    store = import_module(settings.SESSION_ENGINE).SessionStore
+    store = conf.session_engine()
     if issubclass(store, DatabaseStore):
         # Expired rows still hold the user's IP address and user agent.
         store.get_model_class()._default_manager.filter(user_id=instance.pk).delete()

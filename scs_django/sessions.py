@@ -10,11 +10,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, fields
-from importlib import import_module
 from typing import Any
 
 from django.conf import settings
 
+from . import conf
 from .backends.base import ScsSessionStore, SessionInfo
 from .signals import session_revoked
 
@@ -26,10 +26,6 @@ class UserSession(SessionInfo):
     """One of a user's live sessions, as :func:`for_user` lists it."""
 
     is_current: bool = False
-
-
-def _engine() -> Any:
-    return import_module(settings.SESSION_ENGINE).SessionStore
 
 
 def _stored_hash(session: Any) -> str | None:
@@ -58,7 +54,7 @@ def for_user(user: Any, request: Any = None) -> list[UserSession]:
     """
     if user.pk is None:
         return []
-    store = _engine()
+    store = conf.session_engine()
     with store.guard():
         return _listed(store.user_sessions(user.pk), request)
 
@@ -67,7 +63,7 @@ async def afor_user(user: Any, request: Any = None) -> list[UserSession]:
     """Async twin of :func:`for_user`."""
     if user.pk is None:
         return []
-    store = _engine()
+    store = conf.session_engine()
     with store.guard():
         return _listed(await store.auser_sessions(user.pk), request)
 
@@ -97,7 +93,7 @@ def revoke(user: Any, keep: Any = None) -> int:
         _refuse_unreached(keep)
         return 0
     _refuse_unreached(keep)
-    store = _engine()
+    store = conf.session_engine()
     keep_hash = _stored_hash(keep)
     # The hashes are listed only for receivers; the revoke itself goes by user,
     # so a session started meanwhile ends too.
@@ -118,7 +114,7 @@ async def arevoke(user: Any, keep: Any = None) -> int:
         _refuse_unreached(keep)
         return 0
     _refuse_unreached(keep)
-    store = _engine()
+    store = conf.session_engine()
     keep_hash = _stored_hash(keep)
     listening = session_revoked.has_listeners(store)
     with store.guard():
@@ -174,7 +170,7 @@ def _model(store: Any) -> Any:
 
 def _end(user: Any, key_hashes: list[str], store: Any = None) -> int:
     # Also used by the admin, which holds the hashes already.
-    store = store or _engine()
+    store = store or conf.session_engine()
     with store.guard():
         count = store.revoke_keys(key_hashes) if key_hashes else 0
     if count:
@@ -192,7 +188,7 @@ def revoke_session(hash_prefix_or_id: str | int, *, user: Any) -> int:
     user's sessions, or by its ``id`` on the database engines. Raises
     ``ValueError`` for anything else.
     """
-    store = _engine()
+    store = conf.session_engine()
     if user.pk is None:
         return 0
     with store.guard():
@@ -210,7 +206,7 @@ def revoke_session(hash_prefix_or_id: str | int, *, user: Any) -> int:
 
 async def arevoke_session(hash_prefix_or_id: str | int, *, user: Any) -> int:
     """Async twin of :func:`revoke_session`."""
-    store = _engine()
+    store = conf.session_engine()
     if user.pk is None:
         return 0
     with store.guard():

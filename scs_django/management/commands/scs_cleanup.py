@@ -5,19 +5,17 @@ from __future__ import annotations
 import argparse
 import contextlib
 import time
-from importlib import import_module
 from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError
 
+from ... import conf
+from ...backends.cache import SessionStore as CacheStore
+from ...backends.db import SessionStore as DBStore
 from ...cleanup import DEFAULT_BATCH_SIZE, delete_expired
 from ..progress import progress_bar
-
-# Engines whose sessions live in the scs_django_session table.
-TABLE_ENGINES = ("scs_django.backends.db", "scs_django.backends.cached_db")
-CACHE_ENGINE = "scs_django.backends.cache"
 
 
 def positive_int(value: str) -> int:
@@ -68,8 +66,14 @@ class Command(BaseCommand):
         verbosity: int,
         **options: Any,
     ) -> None:
-        engine = settings.SESSION_ENGINE
-        if engine not in TABLE_ENGINES:
+        try:
+            engine = conf.session_engine()
+        except (ImportError, AttributeError) as exc:
+            raise CommandError(
+                f"SESSION_ENGINE {settings.SESSION_ENGINE!r} cannot be imported: {exc}"
+            ) from exc
+        # The db engine, cached_db and their subclasses keep sessions in a table.
+        if not issubclass(engine, DBStore):
             return self.clear_other_engine(engine, dry_run, verbosity)
         done = 0
         bar: Any = contextlib.nullcontext(None)
@@ -89,6 +93,7 @@ class Command(BaseCommand):
                     max_seconds=max_seconds,
                     dry_run=dry_run,
                     progress=progress,
+                    model=engine.get_model_class(),
                 )
         except DatabaseError as exc:
             raise CommandError(
@@ -112,15 +117,18 @@ class Command(BaseCommand):
                 f"longest took {result.longest_batch_seconds:.3f}s"
             )
 
-    def clear_other_engine(self, engine: str, dry_run: bool, verbosity: int) -> None:
+    def clear_other_engine(
+        self, engine: type[Any], dry_run: bool, verbosity: int
+    ) -> None:
         """Leave the work to ``clear_expired()`` of an engine without our table."""
-        if engine == CACHE_ENGINE:
+        name = settings.SESSION_ENGINE
+        if issubclass(engine, CacheStore):
             note = (
                 "the cache expires sessions itself; clear_expired() prunes the "
                 "per-user indexes"
             )
         else:
-            note = f"{engine} keeps no scs_django session table"
+            note = f"{name} keeps no scs_django session table"
         if dry_run:
             if verbosity >= 1:
                 self.stdout.write(
@@ -129,13 +137,13 @@ class Command(BaseCommand):
             return
         started = time.monotonic()
         try:
-            import_module(engine).SessionStore.clear_expired()
+            engine.clear_expired()
         except NotImplementedError as exc:
             raise CommandError(
-                f"Session engine {engine} cannot clear expired sessions."
+                f"Session engine {name} cannot clear expired sessions."
             ) from exc
         except Exception as exc:
-            raise CommandError(f"{engine}: clear_expired() failed: {exc}") from exc
+            raise CommandError(f"{name}: clear_expired() failed: {exc}") from exc
         if verbosity >= 1:
             self.stdout.write(
                 f"{note}; SessionStore.clear_expired() done in "
