@@ -4,7 +4,7 @@ against the ORM's.
 scs_django.backends.db runs the ORM's own SQL for reading, writing and touching
 a session, compiled once per connection wrapper and model; these check that
 what it sends and what it returns are what the ORM would have sent and
-returned, on PostgreSQL and SQLite.
+returned, on PostgreSQL, MariaDB and SQLite.
 """
 
 import functools
@@ -154,6 +154,20 @@ def test_naive_datetimes_without_use_tz_match_the_orm(db_alias, settings):
     loaded = db.SessionStore()._fetch(KEY, now)
     assert timezone.is_naive(loaded.last_seen)
     assert loaded == Loaded(*list(orm_rows(KEY))[0][:3])
+
+
+def test_a_read_compiled_before_use_tz_changed_is_compiled_again(db_alias, settings):
+    # MySQL's backend converts datetimes to aware ones only under USE_TZ, and
+    # chooses that converter when the statement is compiled.
+    stored()
+    store = db.SessionStore()
+    assert timezone.is_aware(store._fetch(KEY, timezone.now()).last_seen)
+    settings.USE_TZ = False
+    loaded = store._fetch(KEY, timezone.now())
+    assert timezone.is_naive(loaded.last_seen)
+    assert loaded == Loaded(*list(orm_rows(KEY))[0][:3])
+    settings.USE_TZ = True
+    assert store._fetch(KEY, timezone.now()) == Loaded(*list(orm_rows(KEY))[0][:3])
 
 
 def test_fetch_returns_none_for_an_expired_row_and_an_unknown_hash(db_alias):
@@ -349,6 +363,20 @@ def test_the_compiled_write_returns_the_row_count(db_alias):
     assert store._update(KEY, record(9), now, 8) is True
     assert store._update(KEY, record(10), now, 8) is False
     assert row_of()[5] == 9
+
+
+def test_a_touch_or_write_that_changes_nothing_still_finds_the_session(db_alias):
+    # MySQL counts the rows an UPDATE changed, not those it matched, unless
+    # the client asks otherwise (Django's backend does): a repeated touch
+    # within the same microsecond must not read as a session ended elsewhere.
+    stored(version=7)
+    store, now = db.SessionStore(), timezone.now()
+    expiry = now + timedelta(minutes=30)
+    assert store._bump(KEY, now, expiry) is True
+    assert store._bump(KEY, now, expiry) is True
+    same = Record(*row_of()[:6], None)  # every written column as it is stored
+    assert store._update(KEY, same, now, 7) is True
+    assert row_of() == (*same[:6], None)
 
 
 def test_an_expired_session_is_never_written_or_touched(db_alias):

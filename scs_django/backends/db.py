@@ -8,11 +8,12 @@ import sqlite3
 import weakref
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from asgiref.sync import sync_to_async
 from django.contrib.sessions.backends.base import CreateError
 from django.core.exceptions import ValidationError
+from django.core.signals import setting_changed
 from django.db import (
     IntegrityError,
     InterfaceError,
@@ -23,11 +24,12 @@ from django.db import (
 )
 from django.db.models import F
 from django.db.models.sql import UpdateQuery
+from django.dispatch import receiver
 from django.utils import timezone
 from django.utils.functional import cached_property
 
 from ..cleanup import delete_expired
-from .base import Loaded, Record, ScsSessionStore, SessionInfo
+from .base import Loaded, Record, ScsSessionStore, SessionInfo, wait_for_lock
 
 
 def _savepoint(using: str) -> Any:
@@ -184,6 +186,15 @@ _compiled: weakref.WeakKeyDictionary[Any, dict[Any, _Compiled | None]] = (
 )
 
 
+@receiver(setting_changed)
+def _forget_compiled(*, setting: str, **kwargs: Any) -> None:
+    # A backend may choose a read's converters by these settings (MySQL
+    # converts datetimes only with USE_TZ), so statements compiled under the
+    # old values would return datetimes of the wrong kind.
+    if setting in ("USE_TZ", "TIME_ZONE"):
+        _compiled.clear()
+
+
 def _same(param: Any, value: Any) -> bool:
     if type(param) is not type(value):
         return False
@@ -299,6 +310,57 @@ _SQLITE_UNAVAILABLE = (
 # mysqlclient's OperationalError codes that mean a schema error: unknown
 # column, unknown table (1146 is a ProgrammingError already, on most versions).
 _MYSQL_SCHEMA_ERRORS = frozenset({1054, 1146})
+# "Deadlock found when trying to get lock; try restarting transaction".
+_MYSQL_DEADLOCK = 1213
+# How long a write keeps being chosen as a deadlock's victim before the
+# session counts as unavailable; as long as the cache engines wait for a lock.
+DEADLOCK_WAIT_SECONDS = 10.0
+
+_T = TypeVar("_T")
+
+
+def _mysql_code(exc: BaseException) -> int | None:
+    cause = exc.__cause__  # the driver's exception, which Django wrapped
+    if type(cause).__module__.startswith("MySQLdb") and cause.args:
+        return cause.args[0]
+    return None
+
+
+def _retrying_deadlocks(using: str, run: Callable[[], _T]) -> _T:
+    """``run()``, run again while InnoDB makes it a deadlock's victim.
+
+    Two writes of one session can deadlock on InnoDB when they reach its row
+    through different indexes (the optimizer may take the expiry index, which
+    the write also changes): one is rolled back whole, and the server asks for
+    it to be run again. Contention is not an outage, so it is, after a
+    jittered pause, unless the caller's own transaction was the one rolled
+    back: that is the caller's to run again.
+    """
+
+    def victim(exc: OperationalError) -> bool:
+        return (
+            _mysql_code(exc) == _MYSQL_DEADLOCK
+            and not connections[using].in_atomic_block
+        )
+
+    try:
+        return run()  # on every write: no waiting loop to set up until needed
+    except OperationalError as exc:
+        if not victim(exc):
+            raise
+    done: list[_T] = []
+
+    def attempt() -> bool:
+        try:
+            done.append(run())
+        except OperationalError as exc:
+            if not victim(exc):
+                raise
+            return False
+        return True
+
+    wait_for_lock(attempt, DEADLOCK_WAIT_SECONDS)
+    return done[0]
 
 
 class SessionStore(ScsSessionStore):
@@ -316,8 +378,9 @@ class SessionStore(ScsSessionStore):
         cause = exc.__cause__  # the driver's exception, which Django wrapped
         if isinstance(cause, sqlite3.Error):
             return str(cause).startswith(_SQLITE_UNAVAILABLE)
-        if type(cause).__module__.startswith("MySQLdb") and cause.args:
-            return cause.args[0] not in _MYSQL_SCHEMA_ERRORS
+        code = _mysql_code(exc)
+        if code is not None:
+            return code not in _MYSQL_SCHEMA_ERRORS
         return True
 
     @classmethod
@@ -385,6 +448,20 @@ class SessionStore(ScsSessionStore):
         new_hash: str | None = None,
     ) -> bool:
         using = router.db_for_write(self.model)  # as update() would route it
+        return _retrying_deadlocks(
+            using,
+            lambda: self._update_once(using, key_hash, record, now, version, new_hash),
+        )
+
+    def _update_once(
+        self,
+        using: str,
+        key_hash: str,
+        record: Record,
+        now: datetime,
+        version: int | None,
+        new_hash: str | None,
+    ) -> bool:
         if new_hash is None:
             values = (key_hash, now, version, *_written(record))
             compiled = _compiled_for(_WRITE, self.model, using, values)
@@ -410,6 +487,21 @@ class SessionStore(ScsSessionStore):
         apply: Callable[[Loaded], Record | None],
     ) -> Record | None:
         using = router.db_for_write(self.model)
+        # Run again after a deadlock, ``apply`` included: it merges with
+        # whatever it is given, as after a lost optimistic write.
+        return _retrying_deadlocks(
+            using,
+            lambda: self._update_locked_once(using, key_hash, now, new_hash, apply),
+        )
+
+    def _update_locked_once(
+        self,
+        using: str,
+        key_hash: str,
+        now: datetime,
+        new_hash: str | None,
+        apply: Callable[[Loaded], Record | None],
+    ) -> Record | None:
         connection = connections[using]
         with transaction.atomic(using=using):
             live = self._live(key_hash, now).using(using)
@@ -433,6 +525,13 @@ class SessionStore(ScsSessionStore):
 
     def _bump(self, key_hash: str, now: datetime, expiry: datetime) -> bool:
         using = router.db_for_write(self.model)
+        return _retrying_deadlocks(
+            using, lambda: self._bump_once(using, key_hash, now, expiry)
+        )
+
+    def _bump_once(
+        self, using: str, key_hash: str, now: datetime, expiry: datetime
+    ) -> bool:
         values = (key_hash, now, now, expiry)  # the second is the new last-seen
         compiled = _compiled_for(_TOUCH, self.model, using, values)
         if compiled is not None:
