@@ -9,11 +9,15 @@ from tests import views
 from tests.engines import ENGINES, use_engine
 from tests.factories import UserFactory
 from tests.routers import use_database
-from tests.servers import PostgresServer, RedisServer, port_variable
+from tests.servers import MariaDBServer, PostgresServer, RedisServer, port_variable
 from tests.utils import count_session_queries as _count_session_queries
 
 # db_alias ids -> database aliases in tests/settings.py
-DATABASE_ALIASES = {"postgresql": DEFAULT_DB_ALIAS, "sqlite": "sqlite"}
+DATABASE_ALIASES = {
+    "postgresql": DEFAULT_DB_ALIAS,
+    "sqlite": "sqlite",
+    "mariadb": "mariadb",
+}
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -40,13 +44,31 @@ def postgresql_server():
         yield server
 
 
+@pytest.fixture(scope="session", autouse=True)
+def mariadb_server():
+    """The throwaway MariaDB behind the "mariadb" alias (None if external).
+
+    Autouse for the same reason as postgresql_server.
+    """
+    if settings.TEST_MARIADB_EXTERNAL:
+        yield None
+        return
+    db = settings.DATABASES["mariadb"]
+    with MariaDBServer(host=db["HOST"]).start(port=int(db["PORT"])) as server:
+        if str(server.port) != str(db["PORT"]):
+            # As in postgresql_server: no connection exists yet.
+            db["PORT"] = str(server.port)
+            os.environ[port_variable("mariadb")] = str(server.port)
+        yield server
+
+
 @pytest.fixture(scope="session")
 def django_db_modify_db_settings(
-    django_db_modify_db_settings_parallel_suffix, postgresql_server
+    django_db_modify_db_settings_parallel_suffix, postgresql_server, mariadb_server
 ):
     """pytest-django's hook before it creates the test databases.
 
-    Overridden only to depend on postgresql_server, so the server is up by then.
+    Overridden only to depend on the database servers, so they are up by then.
     """
 
 
@@ -67,12 +89,31 @@ def redis_server():
         yield server
 
 
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers",
+        "db_aliases(*ids): run the test's db_alias on these databases only "
+        "(keys of tests.conftest.DATABASE_ALIASES)",
+    )
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_generate_tests(metafunc):
+    marker = metafunc.definition.get_closest_marker("db_aliases")
+    if marker is not None and "db_alias" in metafunc.fixturenames:
+        # As a parametrize mark, which takes the place of the fixture's params.
+        metafunc.definition.add_marker(
+            pytest.mark.parametrize("db_alias", marker.args, indirect=True)
+        )
+
+
 @pytest.fixture(params=list(DATABASE_ALIASES))
 def db_alias(request):
     """Run the test once per database, with every query routed to it.
 
     Yields the alias. Tests using it need
-    ``@pytest.mark.django_db(databases="__all__")``.
+    ``@pytest.mark.django_db(databases="__all__")``; narrow the databases with
+    ``@pytest.mark.db_aliases("postgresql", "sqlite")``.
     """
     with use_database(DATABASE_ALIASES[request.param]) as alias:
         yield alias

@@ -52,6 +52,7 @@ class EngineSpec:
 ENGINES = {
     "db-postgresql": EngineSpec("scs_django.backends.db", DEFAULT_DB_ALIAS),
     "db-sqlite": EngineSpec("scs_django.backends.db", "sqlite"),
+    "db-mariadb": EngineSpec("scs_django.backends.db", "mariadb"),
     "cache-redis": EngineSpec("scs_django.backends.cache", DEFAULT_DB_ALIAS, "redis"),
     "cache-locmem": EngineSpec("scs_django.backends.cache", DEFAULT_DB_ALIAS, "locmem"),
     "cached_db-redis": EngineSpec(

@@ -95,9 +95,11 @@ def gunicorn(
         "DJANGO_SETTINGS_MODULE": "tests.server_settings",
         "SCS_SERVER_DEFAULT_NAME": connections["default"].settings_dict["NAME"],
         "SCS_SERVER_SQLITE_NAME": str(connections["sqlite"].settings_dict["NAME"]),
+        "SCS_SERVER_MARIADB_NAME": connections["mariadb"].settings_dict["NAME"],
         "SCS_SERVER_DATABASE": spec.database,
         "SCS_SERVER_SETTINGS": json.dumps(overrides, default=str),
         "SCS_TEST_PG_PORT": str(connections["default"].settings_dict["PORT"]),
+        "SCS_TEST_MARIADB_PORT": str(connections["mariadb"].settings_dict["PORT"]),
         "SCS_TEST_REDIS_URL": redis_location,
     }
     # The socket is bound here and handed to gunicorn (fd://), so no other

@@ -13,6 +13,7 @@ from tests.settings import DATABASES
 
 DATABASES["default"]["NAME"] = os.environ["SCS_SERVER_DEFAULT_NAME"]
 DATABASES["sqlite"]["NAME"] = os.environ["SCS_SERVER_SQLITE_NAME"]
+DATABASES["mariadb"]["NAME"] = os.environ["SCS_SERVER_MARIADB_NAME"]
 DATABASE_ROUTERS = ["tests.routers.EnvironmentRouter"]
 ALLOWED_HOSTS = ["127.0.0.1", "testserver"]
 

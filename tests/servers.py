@@ -1,11 +1,12 @@
-"""Throwaway PostgreSQL and Redis servers (and a small Redis Cluster) for one test run.
+"""Throwaway PostgreSQL, MariaDB and Redis servers (and a small Redis Cluster)
+for one test run.
 
 Each server listens on 127.0.0.1 only, keeps its files in a fresh temporary
 directory and is stopped (and the directory removed) by ``stop()``, by leaving
 its ``with`` block, or at interpreter exit, whichever comes first.
 
 A missing server binary is an error that says what to install: the suite must
-fail, never skip, on a machine without PostgreSQL or Redis.
+fail, never skip, on a machine without PostgreSQL, MariaDB or Redis.
 """
 
 from __future__ import annotations
@@ -274,6 +275,221 @@ class PostgresServer:
         atexit.unregister(self.stop)
 
     def __enter__(self) -> PostgresServer:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+class MariaDBServer:
+    """A MariaDB server on a data directory made with mariadb-install-db.
+
+    Started without any option file (``--no-defaults``), so nothing of a
+    system-wide installation applies; utf8mb4, and durability switched off for
+    speed. The tests connect over TCP as :attr:`user`, created with every
+    privilege at startup (``--init-file``): Django's test runner makes and
+    drops its own databases. As root, the server runs as the ``mysql`` system
+    user, as MariaDB advises, which the Debian package creates.
+    """
+
+    user = "scs"
+    password = "scs-django-tests"
+    system_user = "mysql"
+    _SEARCH = ("/usr/sbin", "/usr/local/sbin", "/usr/libexec", "/usr/local/mysql/bin")
+
+    def __init__(self, host: str = HOST) -> None:
+        self.host = host
+        self.port: int | None = None
+        self.server, self.install_db = self.find_binaries()
+        self.tmpdir: Path | None = None
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @classmethod
+    def find_binaries(cls) -> tuple[str, str]:
+        """The server and the data directory initializer (MariaDB's names first)."""
+        path = os.pathsep.join([os.environ.get("PATH", ""), *cls._SEARCH])
+        server = shutil.which("mariadbd", path=path) or shutil.which(
+            "mysqld", path=path
+        )
+        install_db = shutil.which("mariadb-install-db", path=path) or shutil.which(
+            "mysql_install_db", path=path
+        )
+        if server and install_db:
+            return server, install_db
+        raise ServerUnavailable(
+            "The tests need a MariaDB server, but mariadbd and mariadb-install-db "
+            "were not found on PATH or in /usr/sbin. Install it, e.g. `apt-get "
+            "install mariadb-server`, or point SCS_TEST_MARIADB_PORT at a running "
+            "server."
+        )
+
+    def _owner_option(self) -> list[str]:
+        # mariadbd refuses to run as root unless told which user to become.
+        return [f"--user={self.system_user}"] if os.geteuid() == 0 else []
+
+    def _make_tmpdir(self) -> Path:
+        tmpdir = Path(tempfile.mkdtemp(prefix="scs-django-mariadb-"))
+        if os.geteuid() == 0:
+            try:
+                owner = pwd.getpwnam(self.system_user)
+            except KeyError:
+                shutil.rmtree(tmpdir, ignore_errors=True)
+                raise ServerUnavailable(
+                    "MariaDB should not run as root and there is no 'mysql' system "
+                    "user to run it as. `apt-get install mariadb-server` creates one."
+                ) from None
+            os.chown(tmpdir, owner.pw_uid, owner.pw_gid)
+        return tmpdir
+
+    def start(self, port: int | None = None) -> MariaDBServer:
+        """Initialize a data directory and start the server on *port* (or a free
+        port); read ``self.port`` afterwards."""
+        if self._process is not None:
+            return self
+        self.tmpdir = self._make_tmpdir()
+        atexit.register(self.stop)
+        install_log = self.tmpdir / "install.log"
+        argv = [
+            self.install_db,
+            "--no-defaults",
+            f"--datadir={self.tmpdir / 'data'}",
+            "--auth-root-authentication-method=normal",
+            "--skip-test-db",
+            "--skip-name-resolve",
+            *self._owner_option(),
+        ]
+        with open(install_log, "wb") as out:
+            status = subprocess.call(
+                argv,
+                cwd=self.tmpdir,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        if status != 0:
+            log = _read(install_log)
+            self.stop()
+            raise ServerUnavailable(f"mariadb-install-db failed:\n{log}")
+        init = self.tmpdir / "init.sql"
+        # Run at every start, so OR REPLACE: a retry on another port starts again.
+        init.write_bytes(
+            self._time_zones()
+            + f"CREATE OR REPLACE USER '{self.user}'@'{self.host}' "
+            f"IDENTIFIED BY '{self.password}';\n"
+            f"GRANT ALL PRIVILEGES ON *.* TO '{self.user}'@'{self.host}';\n".encode()
+        )
+        init.chmod(0o644)
+
+        log = self.tmpdir / "mariadb.log"
+        port = port or free_port()
+        for _attempt in range(_START_ATTEMPTS):
+            self.port = port
+            log.unlink(missing_ok=True)
+            with open(self.tmpdir / "mariadbd.out", "ab") as out:
+                self._process = subprocess.Popen(
+                    self._argv(port, log),
+                    cwd=self.tmpdir,
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                )
+            if self._wait_ready(log, timeout=60):
+                return self
+            self._terminate()
+            if not _PORT_IN_USE.search(_read(log)):
+                break
+            port = free_port()
+        text = _read(log) or _read(self.tmpdir / "mariadbd.out")
+        self.stop()
+        raise ServerUnavailable(
+            f"mariadbd did not start on {self.host}:{port}:\n{text}"
+        )
+
+    @classmethod
+    def _time_zones(cls) -> bytes:
+        # Django's datetime lookups in a time zone (the admin's date hierarchy)
+        # need the server's time zone tables, which a new data directory lacks.
+        path = os.pathsep.join([os.environ.get("PATH", ""), *cls._SEARCH])
+        tool = shutil.which("mariadb-tzinfo-to-sql", path=path) or shutil.which(
+            "mysql_tzinfo_to_sql", path=path
+        )
+        if tool is None or not Path("/usr/share/zoneinfo").is_dir():
+            raise ServerUnavailable(
+                "The tests load MariaDB's time zone tables with mariadb-tzinfo-to-sql "
+                "from /usr/share/zoneinfo. Install them, e.g. `apt-get install "
+                "mariadb-client tzdata` (which mariadb-server brings along)."
+            )
+        done = subprocess.run(
+            [tool, "/usr/share/zoneinfo"],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise ServerUnavailable(
+                f"{tool} failed:\n{done.stderr.decode(errors='replace')[-4000:]}"
+            )
+        return b"USE mysql;\n" + done.stdout + b"\n"
+
+    def _argv(self, port: int, log: Path) -> list[str]:
+        assert self.tmpdir is not None
+        return [
+            self.server,
+            "--no-defaults",
+            *self._owner_option(),
+            f"--datadir={self.tmpdir / 'data'}",
+            f"--socket={self.tmpdir / 'mariadb.sock'}",
+            f"--pid-file={self.tmpdir / 'mariadb.pid'}",
+            f"--log-error={log}",
+            f"--init-file={self.tmpdir / 'init.sql'}",
+            "--skip-networking=0",
+            f"--bind-address={self.host}",
+            f"--port={port}",
+            "--skip-name-resolve",
+            "--character-set-server=utf8mb4",
+            "--collation-server=utf8mb4_unicode_ci",
+            "--innodb-flush-log-at-trx-commit=0",
+            "--innodb-doublewrite=0",
+            "--innodb-buffer-pool-size=64M",
+            "--skip-log-bin",
+        ]
+
+    def _wait_ready(self, log: Path, timeout: float) -> bool:
+        assert self._process is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                return False
+            # Written by our server once it listens: not another process that
+            # held the port when ours failed to bind (ours then exits).
+            if "ready for connections" in _read(log) and wait_for_port(
+                self.port, timeout=1, host=self.host
+            ):
+                return True
+            time.sleep(0.05)
+        return False
+
+    def _terminate(self) -> None:
+        if self._process is None:
+            return
+        if self._process.poll() is None:
+            self._process.terminate()  # a clean shutdown
+            try:
+                self._process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+        self._process = None
+
+    def stop(self) -> None:
+        """Stop the server and remove its files. Safe to call more than once."""
+        self._terminate()
+        if self.tmpdir is not None:
+            shutil.rmtree(self.tmpdir, ignore_errors=True)
+            self.tmpdir = None
+            atexit.unregister(self.stop)
+
+    def __enter__(self) -> MariaDBServer:
         return self.start()
 
     def __exit__(self, *exc_info: object) -> None:

@@ -1,17 +1,18 @@
 """Django settings for the test suite.
 
-"default" is PostgreSQL and "sqlite" is SQLite; tests.routers.PinnedRouter
-sends every query to one of them. Unless SCS_TEST_PG_PORT names a running
-server, tests/conftest.py starts a throwaway PostgreSQL on the port chosen
-here before pytest-django creates the test databases. Redis likewise, unless
-SCS_TEST_REDIS_URL is set.
+"default" is PostgreSQL, "mariadb" MariaDB and "sqlite" SQLite;
+tests.routers.PinnedRouter sends every query to one of them. Unless
+SCS_TEST_PG_PORT names a running server, tests/conftest.py starts a throwaway
+PostgreSQL on the port chosen here before pytest-django creates the test
+databases. MariaDB likewise, unless SCS_TEST_MARIADB_PORT is set, and Redis,
+unless SCS_TEST_REDIS_URL is.
 """
 
 import os
 import tempfile
 from pathlib import Path
 
-from tests.servers import HOST, reserve_port
+from tests.servers import HOST, MariaDBServer, reserve_port
 
 TESTS_DIR = Path(__file__).resolve().parent
 
@@ -63,6 +64,10 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # An already running server (SCS_TEST_PG_PORT) or the throwaway one.
 TEST_POSTGRES_EXTERNAL = bool(os.environ.get("SCS_TEST_PG_PORT"))
 
+# Likewise (SCS_TEST_MARIADB_PORT): a MariaDB or MySQL server whose user may
+# create and drop the test databases.
+TEST_MARIADB_EXTERNAL = bool(os.environ.get("SCS_TEST_MARIADB_PORT"))
+
 SQLITE_DIR = Path(tempfile.gettempdir())
 
 DATABASES = {
@@ -73,6 +78,16 @@ DATABASES = {
         "NAME": "scs_django",
         "USER": os.environ.get("SCS_TEST_PG_USER", "postgres"),
         "PASSWORD": os.environ.get("SCS_TEST_PG_PASSWORD", ""),
+    },
+    "mariadb": {
+        "ENGINE": "django.db.backends.mysql",
+        "HOST": os.environ.get("SCS_TEST_MARIADB_HOST", HOST),
+        "PORT": os.environ.get("SCS_TEST_MARIADB_PORT") or str(reserve_port("mariadb")),
+        "NAME": "scs_django",
+        "USER": os.environ.get("SCS_TEST_MARIADB_USER", MariaDBServer.user),
+        "PASSWORD": os.environ.get("SCS_TEST_MARIADB_PASSWORD", MariaDBServer.password),
+        "OPTIONS": {"charset": "utf8mb4"},
+        "TEST": {"CHARSET": "utf8mb4", "COLLATION": "utf8mb4_unicode_ci"},
     },
     "sqlite": {
         "ENGINE": "django.db.backends.sqlite3",

@@ -2,7 +2,7 @@
 
 import io
 import re
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
 from unittest import mock
@@ -128,14 +128,47 @@ def make_expired_in_order(clock, count):
     return stores
 
 
+# The two ways a batch finds its rows: one DELETE with the batch as a LIMITed
+# subquery, or, where the database refuses LIMIT inside IN (MySQL, MariaDB),
+# the batch's ids read first. PostgreSQL and SQLite also run MySQL's way, by
+# turning off the feature flag it is chosen by; MariaDB runs it as its own.
+BATCH_PATHS = [
+    pytest.param("postgresql", "subquery", id="postgresql-subquery"),
+    pytest.param("postgresql", "ids", id="postgresql-ids"),
+    pytest.param("sqlite", "subquery", id="sqlite-subquery"),
+    pytest.param("sqlite", "ids", id="sqlite-ids"),
+    pytest.param("mariadb", "ids", id="mariadb-ids"),
+]
+on_batch_paths = pytest.mark.parametrize(
+    "db_alias, path", BATCH_PATHS, indirect=["db_alias"]
+)
+
+
+def taking(path, alias):
+    """Make delete_expired take ``path`` on ``alias``: forced unless it is the
+    database's own."""
+    features = connections[alias].features
+    subquery = path == "subquery"
+    if features.allow_sliced_subqueries_with_in == subquery:
+        return nullcontext()
+    return mock.patch.object(features, "allow_sliced_subqueries_with_in", subquery)
+
+
+def test_mariadb_takes_the_ids_path_unforced():
+    # So that the "mariadb-ids" runs test MySQL's path as it runs for real.
+    assert connections["mariadb"].features.allow_sliced_subqueries_with_in is False
+
+
+@on_batch_paths
 def test_each_batch_is_one_delete_of_at_most_batch_size_rows_oldest_first(
-    db_alias, clock
+    db_alias, path, clock
 ):
     expired = make_expired_in_order(clock, 25)
     live = store_session()
     remaining = []
+    connection = connections[db_alias]
 
-    with CaptureQueriesContext(connections[db_alias]) as ctx:
+    with taking(path, db_alias), CaptureQueriesContext(connection) as ctx:
         result = delete_expired(
             batch_size=10,
             progress=lambda done, total: remaining.append(
@@ -153,16 +186,24 @@ def test_each_batch_is_one_delete_of_at_most_batch_size_rows_oldest_first(
     statements = [
         q["sql"]
         for q in ctx.captured_queries[1:]  # after the count
-        if '"key_hash"' not in q["sql"]  # not the progress callback's
+        # not the progress callback's
+        if connection.ops.quote_name("key_hash") not in q["sql"]
     ]
     assert [sql.split()[0] for sql in statements] == ["SELECT", "DELETE"] * 3
-    probes, deletes = statements[0::2], statements[1::2]
-    for sql in probes:  # where the next batch will start
-        assert "LIMIT 1 OFFSET 9" in sql
-    for sql in deletes:
+    selects, deletes = statements[0::2], statements[1::2]
+    if path == "subquery":
+        for sql in selects:  # where the next batch will start
+            assert "LIMIT 1 OFFSET 9" in sql
+        batches = deletes
+    else:
+        for sql in deletes:
+            assert len(ids_in(sql)) == (10 if sql is not deletes[-1] else 5)
+        batches = selects
+    for sql in batches:
         assert "ORDER BY" in sql and "LIMIT 10" in sql
     # Later batches start at the last expiry deleted, not at the oldest entry.
-    assert ['"expiry" >= ' in sql for sql in deletes] == [False, True, True]
+    later = f"{connection.ops.quote_name('expiry')} >= "
+    assert [later in sql for sql in batches] == [False, True, True]
 
 
 def test_without_limit_in_subqueries_ids_are_read_first(db_alias, clock):
@@ -170,9 +211,8 @@ def test_without_limit_in_subqueries_ids_are_read_first(db_alias, clock):
     expired = make_expired_in_order(clock, 12)
     ids = dict(Session.objects.using(db_alias).values_list("key_hash", "pk"))
     oldest_first = [ids[s.key_hash] for s in expired]
-    features = connections[db_alias].features
     with (
-        mock.patch.object(features, "allow_sliced_subqueries_with_in", False),
+        taking("ids", db_alias),
         CaptureQueriesContext(connections[db_alias]) as ctx,
     ):
         result = delete_expired(batch_size=5)
@@ -187,8 +227,8 @@ def test_without_limit_in_subqueries_ids_are_read_first(db_alias, clock):
     assert stored_hashes(db_alias) == set()
 
 
-@pytest.mark.parametrize("subquery", [True, False], ids=["subquery", "ids"])
-def test_a_row_revived_before_the_delete_is_kept(db_alias, clock, subquery):
+@on_batch_paths
+def test_a_row_revived_before_the_delete_is_kept(db_alias, path, clock):
     # A clock behind ours (another server) may have moved an expiry forward.
     make_expired(clock, 3)
     first = Session.objects.using(db_alias).order_by("pk").first()
@@ -200,11 +240,7 @@ def test_a_row_revived_before_the_delete_is_kept(db_alias, clock, subquery):
             )
         return execute(sql, params, many, context)
 
-    features = connections[db_alias].features
-    with (
-        mock.patch.object(features, "allow_sliced_subqueries_with_in", subquery),
-        connections[db_alias].execute_wrapper(revive),
-    ):
+    with taking(path, db_alias), connections[db_alias].execute_wrapper(revive):
         result = delete_expired()
 
     assert result.deleted == 2

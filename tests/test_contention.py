@@ -1,9 +1,9 @@
 """Contention is normal load: many requests on one session all finish, none lost.
 
 DESIGN §8. Through a real server (gunicorn: worker processes with threads,
-each with its own connections) against the run's PostgreSQL, SQLite and
-Redis: 32 requests that each write their own key to one session all answer
-200 and all 32 keys are stored; 16 parallel reads with
+each with its own connections) against the run's PostgreSQL, SQLite,
+MariaDB and Redis: 32 requests that each write their own key to one session
+all answer 200 and all 32 keys are stored; 16 parallel reads with
 SESSION_SAVE_EVERY_REQUEST all answer 200. Before, a request that lost the
 optimistic version check five times gave up with a 400 and its change was
 lost. The last tests force that path in one process: a writer that keeps
@@ -20,7 +20,7 @@ from tests.realserver import COOKIE, gunicorn
 
 pytestmark = pytest.mark.django_db(databases="__all__", transaction=True)
 
-SERVER_ENGINES = ["db-postgresql", "db-sqlite", *REDIS_ENGINES]
+SERVER_ENGINES = ["db-postgresql", "db-sqlite", "db-mariadb", *REDIS_ENGINES]
 WRITERS = 32
 READERS = 16
 BURSTS = 3  # requests released together, one burst after another

@@ -18,7 +18,12 @@ from scs_django.importer import import_django_sessions
 from scs_django.models import Session
 from tests.factories import PASSWORD
 
-pytestmark = pytest.mark.django_db(databases="__all__")
+pytestmark = [
+    pytest.mark.django_db(databases="__all__"),
+    # django_session is created inside each test's transaction, to be rolled
+    # back with it: MariaDB's DDL commits at once, and the test's data with it.
+    pytest.mark.db_aliases("postgresql", "sqlite"),
+]
 
 COOKIE = django_settings.SESSION_COOKIE_NAME
 START = datetime(2026, 3, 2, 9, 0, tzinfo=dt_timezone.utc)
