@@ -23,6 +23,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from typing import TypeVar
 
 HOST = "127.0.0.1"
 
@@ -281,7 +282,48 @@ class PostgresServer:
         self.stop()
 
 
-class MariaDBServer:
+class _ServerProcess:
+    """What the servers run as a child process share: stopping it, and
+    removing its temporary directory."""
+
+    tmpdir: Path | None
+    _process: subprocess.Popen[bytes] | None
+    STOP_SECONDS = 10  # for a clean shutdown before the process is killed
+
+    def start(self: _S) -> _S:
+        raise NotImplementedError
+
+    def _terminate(self) -> None:
+        if self._process is None:
+            return
+        if self._process.poll() is None:
+            self._process.terminate()  # a clean shutdown
+            try:
+                self._process.wait(timeout=self.STOP_SECONDS)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+        self._process = None
+
+    def stop(self) -> None:
+        """Stop the server and remove its files. Safe to call more than once."""
+        self._terminate()
+        if self.tmpdir is not None:
+            shutil.rmtree(self.tmpdir, ignore_errors=True)
+            self.tmpdir = None
+            atexit.unregister(self.stop)
+
+    def __enter__(self: _S) -> _S:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+_S = TypeVar("_S", bound=_ServerProcess)
+
+
+class MariaDBServer(_ServerProcess):
     """A MariaDB server on a data directory made with mariadb-install-db.
 
     Started without any option file (``--no-defaults``), so nothing of a
@@ -291,6 +333,8 @@ class MariaDBServer:
     drops its own databases. As root, the server runs as the ``mysql`` system
     user, as MariaDB advises, which the Debian package creates.
     """
+
+    STOP_SECONDS = 30  # InnoDB flushes on a clean shutdown
 
     user = "scs"
     password = "scs-django-tests"
@@ -469,34 +513,8 @@ class MariaDBServer:
             time.sleep(0.05)
         return False
 
-    def _terminate(self) -> None:
-        if self._process is None:
-            return
-        if self._process.poll() is None:
-            self._process.terminate()  # a clean shutdown
-            try:
-                self._process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
-        self._process = None
 
-    def stop(self) -> None:
-        """Stop the server and remove its files. Safe to call more than once."""
-        self._terminate()
-        if self.tmpdir is not None:
-            shutil.rmtree(self.tmpdir, ignore_errors=True)
-            self.tmpdir = None
-            atexit.unregister(self.stop)
-
-    def __enter__(self) -> MariaDBServer:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
-
-class RedisServer:
+class RedisServer(_ServerProcess):
     """A redis-server without persistence, listening on 127.0.0.1."""
 
     def __init__(self, host: str = HOST, port: int | None = None) -> None:
@@ -594,32 +612,6 @@ class RedisServer:
             return None
         match = re.search(rb"process_id:(\d+)", reply)
         return int(match.group(1)) if match else None
-
-    def _terminate(self) -> None:
-        if self._process is None:
-            return
-        if self._process.poll() is None:
-            self._process.terminate()
-            try:
-                self._process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
-        self._process = None
-
-    def stop(self) -> None:
-        """Stop the server and remove its files. Safe to call more than once."""
-        self._terminate()
-        if self.tmpdir is not None:
-            shutil.rmtree(self.tmpdir, ignore_errors=True)
-            self.tmpdir = None
-            atexit.unregister(self.stop)
-
-    def __enter__(self) -> RedisServer:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
 
 class _ClusterNode(RedisServer):
