@@ -6,7 +6,7 @@ a token hash, and shows which keys a session holds, never their values.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.contrib import admin, messages
@@ -80,19 +80,29 @@ class StateFilter(admin.SimpleListFilter):
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
         return list(STATES.items())
 
-    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+    def queryset(
+        self, request: HttpRequest, queryset: QuerySet[Session]
+    ) -> QuerySet[Session]:
         now = timezone.now()
+        rows: QuerySet[Session] = queryset
         if self.value() == ACTIVE:
-            return queryset.filter(expiry__gt=now)
-        if self.value() == IDLE_EXPIRED:
-            return queryset.filter(expiry__lte=now, absolute_expiry__gt=now)
-        if self.value() == ABSOLUTE_EXPIRED:
-            return queryset.filter(absolute_expiry__lte=now)
-        return queryset
+            rows = queryset.filter(expiry__gt=now)
+        elif self.value() == IDLE_EXPIRED:
+            rows = queryset.filter(expiry__lte=now, absolute_expiry__gt=now)
+        elif self.value() == ABSOLUTE_EXPIRED:
+            rows = queryset.filter(absolute_expiry__lte=now)
+        return rows
+
+
+if TYPE_CHECKING:
+    # ModelAdmin is generic only in django-stubs, not at run time.
+    _ModelAdmin = admin.ModelAdmin[Session]
+else:
+    _ModelAdmin = admin.ModelAdmin
 
 
 @admin.register(Session)
-class SessionAdmin(admin.ModelAdmin):
+class SessionAdmin(_ModelAdmin):
     list_display = (
         "hash_prefix",
         "user",
@@ -136,10 +146,10 @@ class SessionAdmin(admin.ModelAdmin):
         )
         return [own, *super().get_urls()]
 
-    def get_queryset(self, request: HttpRequest) -> QuerySet:
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Session]:
         # The list never needs the (up to MAX_BYTES) data; the detail page
         # loads it for the keys.
-        rows = super().get_queryset(request).defer("data")
+        rows: QuerySet[Session] = super().get_queryset(request).defer("data")
         return rows if users_together() else rows.prefetch_related("user")
 
     def get_list_select_related(self, request: HttpRequest) -> Any:
@@ -152,7 +162,9 @@ class SessionAdmin(admin.ModelAdmin):
         # (user__scs_sessions__key_hash), whatever Django would allow there.
         if SECRET_FIELDS.intersection(lookup.split(LOOKUP_SEP)):
             return False
-        return super().lookup_allowed(lookup, value, request)
+        # Django passes the request; the default None (for older callers) is
+        # forwarded as is, which the stubs do not allow.
+        return super().lookup_allowed(lookup, value, request)  # type: ignore[arg-type]
 
     def get_search_fields(self, request: HttpRequest) -> tuple[str, ...]:
         if not users_together():
@@ -203,7 +215,8 @@ class SessionAdmin(admin.ModelAdmin):
             return {}
         if action_location is None:
             return super().get_actions(request)
-        return super().get_actions(request, action_location=action_location)
+        # The stubs give Django 5.2's signature for python_version 3.10.
+        return super().get_actions(request, action_location=action_location)  # type: ignore[call-arg]
 
     def changelist_view(
         self, request: HttpRequest, extra_context: dict[str, Any] | None = None
@@ -242,7 +255,9 @@ class SessionAdmin(admin.ModelAdmin):
         self.message_user(request, message % {"count": count}, messages.SUCCESS)
 
     @admin.action(description=_("Revoke selected sessions"), permissions=("revoke",))
-    def revoke_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
+    def revoke_selected(
+        self, request: HttpRequest, queryset: QuerySet[Session]
+    ) -> None:
         by_user: dict[Any, list[str]] = {}
         rows = queryset.select_related("user") if users_together() else queryset
         for row in rows:
@@ -255,7 +270,7 @@ class SessionAdmin(admin.ModelAdmin):
     @admin.action(
         description=_("Revoke all sessions of these users"), permissions=("revoke",)
     )
-    def revoke_users(self, request: HttpRequest, queryset: QuerySet) -> None:
+    def revoke_users(self, request: HttpRequest, queryset: QuerySet[Session]) -> None:
         ids = set(queryset.exclude(user=None).values_list("user_id", flat=True))
         users = get_user_model()._default_manager.filter(pk__in=ids)
         # The admin's own session survives, even if it is among them.
@@ -335,7 +350,9 @@ class UserSessionsAdminMixin:
         description=_("Revoke all sessions of the selected users"),
         permissions=("revoke_sessions",),
     )
-    def revoke_all_sessions(self, request: HttpRequest, queryset: QuerySet) -> None:
+    def revoke_all_sessions(
+        self, request: HttpRequest, queryset: QuerySet[Any]
+    ) -> None:
         from django.core.exceptions import PermissionDenied
 
         # The admin offers the action only with the permission; a direct call

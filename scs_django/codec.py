@@ -39,7 +39,7 @@ def _serializer() -> Any:
 def encode(data: dict[str, Any], *, created: int, absolute: int) -> bytes:
     """Serialise ``data`` with its deadlines, refusing what cannot be stored."""
     try:
-        body = _serializer().dumps({"c": created, "a": absolute, "d": data})
+        body: bytes = _serializer().dumps({"c": created, "a": absolute, "d": data})
     except (TypeError, ValueError, RecursionError) as exc:
         raise SessionNotSerializable(
             f"The session cannot be encoded with {settings.SESSION_SERIALIZER}: "

@@ -67,7 +67,8 @@ def session_engine() -> type[Any]:
     Raises ``ImportError`` or ``AttributeError`` for a setting that names no
     engine.
     """
-    return import_module(settings.SESSION_ENGINE).SessionStore
+    engine: type[Any] = import_module(settings.SESSION_ENGINE).SessionStore
+    return engine
 
 
 @receiver(setting_changed)

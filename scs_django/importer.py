@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from time import monotonic
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -155,7 +155,8 @@ class _Source:
                 f"SELECT COUNT(*) FROM {self.table} WHERE {self.expire} > %s",  # noqa: S608 - quoted names
                 [self.threshold],
             )
-            return cursor.fetchone()[0]
+            count: int = cursor.fetchone()[0]
+            return count
 
     def batches(self, size: int) -> Any:
         # Keyset pagination on the primary key: each batch is one short
@@ -187,7 +188,7 @@ class _Source:
             value = parse_datetime(value)
         if settings.USE_TZ and timezone.is_naive(value):
             value = timezone.make_aware(value, self.connection.timezone)
-        return value
+        return cast(datetime, value)
 
 
 def _session(

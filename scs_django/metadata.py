@@ -41,11 +41,13 @@ def _client_address(request: Any) -> str:
         entries = value.split(",")
         proxies = conf.get("TRUSTED_PROXY_COUNT")
         if len(entries) >= proxies:
-            return entries[-proxies].strip()
+            client: str = entries[-proxies].strip()
+            return client
     # No header, or fewer entries than proxies: the request did not pass
     # through all of them, so any entry may be the client's own. REMOTE_ADDR,
     # the peer that connected, never is.
-    return request.META.get("REMOTE_ADDR", "")
+    peer: str = request.META.get("REMOTE_ADDR", "")
+    return peer
 
 
 def _ip(request: Any) -> str | None:

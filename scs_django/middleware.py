@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.contrib.sessions.backends.base import UpdateError
@@ -91,13 +91,15 @@ class SessionMiddleware(DjangoSessionMiddleware):
         patch_cache_control(response, no_store=True)
         return response
 
-    def process_response(
+    # django-stubs narrows SessionMiddleware to HttpResponse; Django's takes any
+    # response (a FileResponse or a StreamingHttpResponse too).
+    def process_response(  # type: ignore[override]
         self, request: HttpRequest, response: HttpResponseBase
     ) -> HttpResponseBase:
         session = getattr(request, "session", None)
         if not isinstance(session, ScsSessionStore):
             context.leave(request)
-            return super().process_response(request, response)
+            return super().process_response(request, response)  # type: ignore[arg-type]
         try:
             return self._finish(request, response, session)
         except SessionStoreUnavailable:
@@ -182,7 +184,7 @@ class SessionMiddleware(DjangoSessionMiddleware):
         max_age = session.get_cookie_age()
         response.set_cookie(
             settings.SESSION_COOKIE_NAME,
-            session.session_key,
+            cast(str, session.session_key),  # only a stored session gets a cookie
             max_age=max_age,
             expires=None if max_age is None else http_date(time.time() + max_age),
             **self._cookie_options(request),

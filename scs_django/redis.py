@@ -198,7 +198,13 @@ class Script:
         # though it routes an EVALSHA by its keys like any other command.
         pipe.execute_command("EVALSHA", self.sha, len(keys), *keys, *args)
 
-    def run(self, client: Any, keys: list[str], args: list[Any], extra=None) -> Any:
+    def run(
+        self,
+        client: Any,
+        keys: list[str],
+        args: list[Any],
+        extra: Callable[[Any], None] | None = None,
+    ) -> Any:
         """Run the script, then ``extra(pipeline)`` commands, in one round trip."""
         if extra is None:
             # Alone, it needs no pipeline (which costs more to build than the
@@ -232,7 +238,8 @@ def run_pipeline(client: Any, build: Any, scripts: Iterable[Script]) -> list[Any
         pipe = client.pipeline(transaction=False)
         build(pipe)
         try:
-            return pipe.execute()
+            results: list[Any] = pipe.execute()
+            return results
         except ResponseError as exc:
             if not _missing_script(exc) or attempt == 2:
                 raise
@@ -394,7 +401,7 @@ class RedisSessions:
 
     def _index(
         self, record: Any, key_hash: str, now: datetime, drop: str | None = None
-    ):
+    ) -> Callable[[Any], None] | None:
         if record.user_id is None:
             return None
         user_key = self.user_key(record.user_id)
@@ -441,7 +448,7 @@ class RedisSessions:
             keys.append(self.session_key(new_hash))
         # Client metadata is written at creation and renewal only, as in the db.
         renewal = new_hash is not None
-        return UPDATE.run(
+        outcome: int = UPDATE.run(
             self.client,
             keys,
             [
@@ -459,6 +466,7 @@ class RedisSessions:
             ],
             self._index(record, new_hash or key_hash, now, drop=new_hash and key_hash),
         )
+        return outcome
 
     def update_locked(
         self,
@@ -502,7 +510,7 @@ class RedisSessions:
         return token
 
     def bump(self, key_hash: str, now: datetime, expiry: datetime) -> bool:
-        result = BUMP.run(
+        result: int = BUMP.run(
             self.client,
             [self.session_key(key_hash)],
             [

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 
@@ -100,7 +100,7 @@ def revoke(user: Any, keep: Any = None) -> int:
     listening = session_revoked.has_listeners(store)
     with store.guard():
         hashes = _others(store.user_sessions(user.pk), keep_hash) if listening else []
-        count = store.revoke_user(user.pk, keep_hash=keep_hash)
+        count: int = store.revoke_user(user.pk, keep_hash=keep_hash)
     if count and listening:
         session_revoked.send(
             sender=store, user=user, count=count, key_hashes=tuple(hashes)
@@ -121,7 +121,7 @@ async def arevoke(user: Any, keep: Any = None) -> int:
         hashes = (
             _others(await store.auser_sessions(user.pk), keep_hash) if listening else []
         )
-        count = await store.arevoke_user(user.pk, keep_hash=keep_hash)
+        count: int = await store.arevoke_user(user.pk, keep_hash=keep_hash)
     if count and listening:
         await session_revoked.asend(
             sender=store, user=user, count=count, key_hashes=tuple(hashes)
@@ -199,7 +199,7 @@ def revoke_session(hash_prefix_or_id: str | int, *, user: Any) -> int:
                 .values_list("key_hash", flat=True)
             )
         else:
-            prefix = _prefix(hash_prefix_or_id)
+            prefix = _prefix(cast(str, hash_prefix_or_id))
             hashes = _matching(store.user_sessions(user.pk), prefix)
     return _end(user, hashes, store)
 
@@ -214,7 +214,7 @@ async def arevoke_session(hash_prefix_or_id: str | int, *, user: Any) -> int:
             rows = _model(store).objects.filter(pk=hash_prefix_or_id, user_id=user.pk)
             hashes = [h async for h in rows.values_list("key_hash", flat=True)]
         else:
-            prefix = _prefix(hash_prefix_or_id)
+            prefix = _prefix(cast(str, hash_prefix_or_id))
             hashes = _matching(await store.auser_sessions(user.pk), prefix)
         count = await store.arevoke_keys(hashes) if hashes else 0
     if count:

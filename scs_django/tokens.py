@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+from typing import TypeGuard
 
 from . import conf
 
@@ -21,7 +22,7 @@ def new_token() -> str:
     return secrets.token_urlsafe(TOKEN_BYTES)
 
 
-def is_well_formed(value: object) -> bool:
+def is_well_formed(value: object) -> TypeGuard[str]:
     """True when ``value`` could be a token we issued; checked before any store call.
 
     With ``SCS["ACCEPT_LEGACY_TOKENS"]`` on, a django.contrib.sessions key is

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -200,6 +200,14 @@ class ScsSessionStore(SessionBase):
     cookie_sent = False
     # Hash of a session that load() found stored but past its deadlines.
     _dead_hash: str | None = None
+
+    if TYPE_CHECKING:
+        # SessionBase's private data cache, which django-stubs leaves out.
+        _session_cache: dict[str, Any]
+        _session: dict[str, Any]
+
+        def _get_session(self, no_load: bool = False) -> dict[str, Any]: ...
+        async def _aget_session(self, no_load: bool = False) -> dict[str, Any]: ...
 
     @classmethod
     def is_unavailable(cls, exc: BaseException) -> bool:
@@ -526,15 +534,17 @@ class ScsSessionStore(SessionBase):
     def _record(self, data: dict[str, Any], now: datetime) -> Record:
         if self._created_at is None or self._absolute_expiry is None:
             self._start_lifetime(now)
+        created = cast(datetime, self._created_at)  # set just above if missing
+        absolute = cast(datetime, self._absolute_expiry)
         payload = codec.encode(
             data,
-            created=_to_micros(self._created_at),
-            absolute=_to_micros(self._absolute_expiry),
+            created=_to_micros(created),
+            absolute=_to_micros(absolute),
         )
         return Record(
             payload=payload,
-            created_at=self._created_at,
-            absolute_expiry=self._absolute_expiry,
+            created_at=created,
+            absolute_expiry=absolute,
             expiry=self._deadline(now, now, data.get("_session_expiry")),
             last_seen=now,
             version=(self._version or 0) + 1,
@@ -662,7 +672,7 @@ class ScsSessionStore(SessionBase):
         now, record = self._prepare_save(must_create, data)
         with self._guard():
             if must_create:
-                if not self._insert(self.key_hash, record):
+                if not self._insert(cast(str, self.key_hash), record):
                     raise CreateError
             else:
                 written = self._store(record, now)
@@ -682,7 +692,7 @@ class ScsSessionStore(SessionBase):
         now, record = self._prepare_save(must_create, data)
         with self._guard():
             if must_create:
-                if not await self._ainsert(self.key_hash, record):
+                if not await self._ainsert(cast(str, self.key_hash), record):
                     raise CreateError
             else:
                 written = await self._astore(record, now)
@@ -701,7 +711,7 @@ class ScsSessionStore(SessionBase):
         now = timezone.now()
         expiry = self._deadline(now, now, self._session.get("_session_expiry"))
         with self._guard():
-            touched = self._bump(self.key_hash, now, expiry)
+            touched = self._bump(cast(str, self.key_hash), now, expiry)
         self._needs_touch = False
         if not touched:
             raise UpdateError
@@ -714,7 +724,7 @@ class ScsSessionStore(SessionBase):
             now, now, (await self._aget_session()).get("_session_expiry")
         )
         with self._guard():
-            touched = await self._abump(self.key_hash, now, expiry)
+            touched = await self._abump(cast(str, self.key_hash), now, expiry)
         self._needs_touch = False
         if not touched:
             raise UpdateError
@@ -733,12 +743,12 @@ class ScsSessionStore(SessionBase):
 
     def _store(self, record: Record, now: datetime) -> Record | None:
         if self._renaming_from is None:
-            return self._write(self.key_hash, record, now)
+            return self._write(cast(str, self.key_hash), record, now)
         return self._rename(self._renaming_from, record, now)
 
     async def _astore(self, record: Record, now: datetime) -> Record | None:
         if self._renaming_from is None:
-            return await self._awrite(self.key_hash, record, now)
+            return await self._awrite(cast(str, self.key_hash), record, now)
         return await self._arename(self._renaming_from, record, now)
 
     def _rename(self, source: str, record: Record, now: datetime) -> Record | None:

@@ -18,7 +18,7 @@ import secrets
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from django.contrib.sessions.backends.base import CreateError
 from django.core.cache import caches
@@ -353,16 +353,21 @@ class SessionStore(ScsSessionStore):
 
     def _renewal_token(self, old_hash: str) -> tuple[str, str]:
         if self._native and self._ops.cluster:
-            return self._ops.same_slot_token(old_hash)
+            token: tuple[str, str] = self._ops.same_slot_token(old_hash)
+            return token
         return super()._renewal_token(old_hash)
 
     def _fetch(self, key_hash: str, now: datetime) -> Loaded | None:
-        return self._ops.fetch(key_hash, now)
+        loaded: Loaded | None = self._ops.fetch(key_hash, now)
+        return loaded
 
     def _insert(self, key_hash: str, record: Record) -> bool:
+        inserted: bool
         if self._native:
-            return self._ops.insert(key_hash, record, record.last_seen)
-        return self._ops.insert(key_hash, record)
+            inserted = self._ops.insert(key_hash, record, record.last_seen)
+        else:
+            inserted = self._ops.insert(key_hash, record)
+        return inserted
 
     def _update(
         self,
@@ -372,7 +377,7 @@ class SessionStore(ScsSessionStore):
         version: int | None,
         new_hash: str | None = None,
     ) -> bool:
-        result = self._ops.update(key_hash, record, now, version, new_hash)
+        result: int = self._ops.update(key_hash, record, now, version, new_hash)
         if result == -1:
             raise CreateError
         return result == 1
@@ -384,13 +389,16 @@ class SessionStore(ScsSessionStore):
         new_hash: str | None,
         apply: Callable[[Loaded], Record | None],
     ) -> Record | None:
-        result = self._ops.update_locked(key_hash, now, new_hash, apply)
+        result: Record | None | int = self._ops.update_locked(
+            key_hash, now, new_hash, apply
+        )
         if result == -1:
             raise CreateError
-        return result
+        return cast("Record | None", result)
 
     def _bump(self, key_hash: str, now: datetime, expiry: datetime) -> bool:
-        return self._ops.bump(key_hash, now, expiry)
+        bumped: bool = self._ops.bump(key_hash, now, expiry)
+        return bumped
 
     def _remove(self, key_hash: str) -> None:
         self._ops.remove(key_hash)
@@ -429,14 +437,16 @@ class SessionStore(ScsSessionStore):
     def revoke_keys(cls, key_hashes: Any) -> int:
         """End the sessions stored under ``key_hashes``; returns how many existed."""
         with cls.guard():
-            return cls._redis_or_fail().revoke(list(key_hashes))
+            count: int = cls._redis_or_fail().revoke(list(key_hashes))
+            return count
 
     @classmethod
     def revoke_user(cls, user_id: Any, keep_hash: str | None = None) -> int:
         """End every session of ``user_id`` but ``keep_hash``'s, including one
         renewed while this runs (see :meth:`RedisSessions.revoke`)."""
         with cls.guard():
-            return cls._redis_or_fail().revoke_user(user_id, keep_hash)
+            count: int = cls._redis_or_fail().revoke_user(user_id, keep_hash)
+            return count
 
     @classmethod
     def clear_expired(cls) -> None:

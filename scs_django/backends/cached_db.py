@@ -109,7 +109,7 @@ class SessionStore(DBStore):
 
     def _fetch(self, key_hash: str, now: datetime) -> Loaded | None:
         ops = self._cache_ops
-        hit = _leniently(lambda: ops.fetch(key_hash, now))
+        hit: Loaded | None = _leniently(lambda: ops.fetch(key_hash, now))
         if hit is not None:
             return hit
         rows = self.model.objects.filter(key_hash=key_hash)
@@ -222,7 +222,9 @@ class SessionStore(DBStore):
             if not hashes:
                 return 0
             _strictly(lambda: _copies().bury(hashes, TOMBSTONE_SECONDS))
-            return model.objects.using(using).filter(key_hash__in=hashes).delete()[0]
+            rows = model.objects.using(using).filter(key_hash__in=hashes)
+            deleted: int = rows.delete()[0]
+            return deleted
 
     @classmethod
     async def arevoke_keys(cls, key_hashes: Any) -> int:

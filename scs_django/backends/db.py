@@ -8,7 +8,7 @@ import sqlite3
 import weakref
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, NamedTuple, TypeVar, cast
 
 from asgiref.sync import sync_to_async
 from django.contrib.sessions.backends.base import CreateError
@@ -290,7 +290,8 @@ def _run_update(compiled: _Compiled, alias: str, values: tuple[Any, ...]) -> int
         params = _params(compiled, connection, values)
         with connection.cursor() as cursor:
             cursor.execute(compiled.sql, params)
-            return cursor.rowcount
+            count: int = cursor.rowcount
+            return count
 
 
 # SQLite's messages for SQLITE_BUSY, _LOCKED, _CANTOPEN, _IOERR, _FULL and
@@ -320,9 +321,11 @@ _T = TypeVar("_T")
 
 
 def _mysql_code(exc: BaseException) -> int | None:
-    cause = exc.__cause__  # the driver's exception, which Django wrapped
+    # The driver's exception, which Django wrapped (None has no MySQLdb module).
+    cause = cast(BaseException, exc.__cause__)
     if type(cause).__module__.startswith("MySQLdb") and cause.args:
-        return cause.args[0]
+        code: int = cause.args[0]
+        return code
     return None
 
 
@@ -470,11 +473,14 @@ class SessionStore(ScsSessionStore):
         rows = self._live(key_hash, now).filter(version=version).using(using)
         fields = self._fields(record)
         if new_hash is None:
-            return rows.update(**fields) == 1
+            updated: int = rows.update(**fields)
+            return updated == 1
         # A renewal, rare enough to go through the ORM.
         try:
             with _savepoint(using):
-                renamed = rows.update(key_hash=new_hash, **fields, **_client(record))
+                renamed: int = rows.update(
+                    key_hash=new_hash, **fields, **_client(record)
+                )
                 return renamed == 1
         except IntegrityError as exc:
             raise CreateError from exc
@@ -537,7 +543,8 @@ class SessionStore(ScsSessionStore):
         if compiled is not None:
             return _run_update(compiled, using, values) == 1
         rows = self._live(key_hash, now).using(using)
-        return rows.update(last_seen=now, expiry=expiry) == 1
+        touched: int = rows.update(last_seen=now, expiry=expiry)
+        return touched == 1
 
     def _remove(self, key_hash: str) -> None:
         self.model.objects.filter(key_hash=key_hash).delete()
@@ -575,14 +582,17 @@ class SessionStore(ScsSessionStore):
         key_hashes = list(key_hashes)
         if not key_hashes:
             return 0
-        return cls._live_rows().filter(key_hash__in=key_hashes).delete()[0]
+        deleted: int = cls._live_rows().filter(key_hash__in=key_hashes).delete()[0]
+        return deleted
 
     @classmethod
     async def arevoke_keys(cls, key_hashes: Iterable[str]) -> int:
         key_hashes = list(key_hashes)
         if not key_hashes:
             return 0
-        return (await cls._live_rows().filter(key_hash__in=key_hashes).adelete())[0]
+        rows = cls._live_rows().filter(key_hash__in=key_hashes)
+        deleted: int = (await rows.adelete())[0]
+        return deleted
 
     @classmethod
     def _others(cls, user_id: Any, keep_hash: str | None) -> Any:
@@ -591,8 +601,10 @@ class SessionStore(ScsSessionStore):
 
     @classmethod
     def revoke_user(cls, user_id: Any, keep_hash: str | None = None) -> int:
-        return cls._others(user_id, keep_hash).delete()[0]
+        deleted: int = cls._others(user_id, keep_hash).delete()[0]
+        return deleted
 
     @classmethod
     async def arevoke_user(cls, user_id: Any, keep_hash: str | None = None) -> int:
-        return (await cls._others(user_id, keep_hash).adelete())[0]
+        deleted: int = (await cls._others(user_id, keep_hash).adelete())[0]
+        return deleted
