@@ -66,7 +66,7 @@ from .backends.base import _to_micros as micros
 TAG_LENGTH = 2
 SAME_SLOT_DRAWS = 100_000
 
-SESSION, TOMBSTONE, PENDING, FORWARD = b"s", b"x", b"p", b"r"
+SESSION, TOMBSTONE, PENDING = b"s", b"x", b"p"  # a forward is "r" (Lua only)
 HEAD = 93  # bytes before the user id
 _LARGEST = 10**16 - 1
 # A renewed session's old key names the new one this long, so that a revoke
@@ -549,29 +549,6 @@ class RedisSessions:
             [self.session_key(key_hash)],
             [version, seconds * 1000, PENDING + b"0" * 32 + _digits(version)],
         )
-
-    def replace(
-        self, old_hash: str, new_hash: str, record: Any, now: datetime, seconds: int
-    ) -> bool:
-        """Bury ``old_hash`` and cache ``record`` under ``new_hash`` if nothing is
-        there, in one round trip (a renewal: the new copy is unreachable until
-        its cookie is sent). True when the new copy was written."""
-
-        def build(pipe: Any) -> None:
-            pipe.set(self.session_key(old_hash), TOMBSTONE, px=seconds * 1000)
-            # Only where nothing is stored yet, so a token clash can never put
-            # this session's data under another session's key.
-            pipe.set(
-                self.session_key(new_hash),
-                pack(record, client_metadata(record)),
-                nx=True,
-                px=self._ttl(record.expiry, now),
-            )
-
-        return bool(run_pipeline(self.client, build, ())[1])
-
-    def forget(self, key_hash: str) -> None:
-        self.client.delete(self.session_key(key_hash))
 
     def bury(self, key_hashes: Iterable[str], seconds: int) -> None:
         """Replace cached copies with tombstones that stop late refills for

@@ -316,21 +316,6 @@ class CacheSessions:
             return
         self.cache.set(self.key(key_hash), PENDING + b"%d" % version, seconds)
 
-    def replace(
-        self, old_hash: str, new_hash: str, record: Record, now: datetime, seconds: int
-    ) -> bool:
-        self.bury([old_hash], seconds)
-        return bool(
-            self.cache.add(
-                self.key(new_hash),
-                self._pack(record),
-                self._timeout(record.expiry, now),
-            )
-        )
-
-    def forget(self, key_hash: str) -> None:
-        self.cache.delete(self.key(key_hash))
-
     def bury(self, key_hashes: Any, seconds: int) -> None:
         for key_hash in key_hashes:
             self.cache.set(self.key(key_hash), TOMBSTONE, seconds)

@@ -25,13 +25,13 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.db import connections, router, transaction
-from django.db.models import F
 from django.utils.functional import cached_property
 
 from ..exceptions import SessionStoreUnavailable
 from .base import Loaded, Record, ScsSessionStore
 from .cache import TOMBSTONE_SECONDS, cache_sessions, redis_unavailable
 from .db import SessionStore as DBStore
+from .db import locked
 
 logger = logging.getLogger("scs_django")
 
@@ -212,13 +212,10 @@ class SessionStore(DBStore):
         model = cls.get_model_class()
         using = router.db_for_write(model)
         with transaction.atomic(using=using):
-            rows = cls._others(user_id, keep_hash).using(using)
-            if not connections[using].features.has_select_for_update:
-                # SQLite: take the write lock before reading (see _update_locked).
-                rows.update(version=F("version"))
             # Locked until the delete commits: a renewal of one of them waits,
             # then finds it gone; one renewed before is listed by its new hash.
-            hashes = list(rows.select_for_update().values_list("key_hash", flat=True))
+            rows = locked(cls._others(user_id, keep_hash).using(using), using)
+            hashes = list(rows.values_list("key_hash", flat=True))
             if not hashes:
                 return 0
             _strictly(lambda: _copies().bury(hashes, TOMBSTONE_SECONDS))

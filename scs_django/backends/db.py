@@ -366,6 +366,17 @@ def _retrying_deadlocks(using: str, run: Callable[[], _T]) -> _T:
     return done[0]
 
 
+def locked(rows: Any, using: str) -> Any:
+    """``rows`` to read under a lock held until the transaction ends (call it
+    inside one): ``SELECT ... FOR UPDATE``, or on SQLite, which has no row
+    locks, the database's write lock, taken first by a write that changes
+    nothing (waiting for it up to the busy timeout; reading first could fail
+    at the write on a snapshot another writer made stale)."""
+    if not connections[using].features.has_select_for_update:
+        rows.update(version=F("version"))
+    return rows.select_for_update()
+
+
 class SessionStore(ScsSessionStore):
     """Database session engine: ``SESSION_ENGINE = "scs_django.backends.db"``."""
 
@@ -508,16 +519,9 @@ class SessionStore(ScsSessionStore):
         new_hash: str | None,
         apply: Callable[[Loaded], Record | None],
     ) -> Record | None:
-        connection = connections[using]
         with transaction.atomic(using=using):
-            live = self._live(key_hash, now).using(using)
-            if not connection.features.has_select_for_update:
-                # SQLite: a write takes the database's write lock, waiting for it
-                # up to the busy timeout; reading first could instead fail at the
-                # write on a snapshot another writer made stale.
-                if not live.update(version=F("version")):
-                    return None
-            row = live.select_for_update().values_list(*_LOADED).first()
+            live = locked(self._live(key_hash, now).using(using), using)
+            row = live.values_list(*_LOADED).first()
             if row is None:
                 return None
             payload, last_seen, version, _expiry = row
