@@ -1002,15 +1002,21 @@ def test_cached_copies_on_any_cache_are_capped_too():
 # -- the write lock a losing writer takes ---------------------------------------------
 
 
+def cart(engine):
+    """A stored session holding ``{"value": "cart"}``."""
+    store = engine.store_class()
+    store["value"] = "cart"
+    store.save()
+    return store
+
+
 @on_cache_redis
 def test_no_writer_gets_past_the_lock_another_writer_holds(engine):
     # The guarantee that a locked write cannot lose: every other write of the
     # session, optimistic ones included, is refused while the lock is held.
     from django.utils import timezone
 
-    store = engine.store_class()
-    store["value"] = "cart"
-    store.save()
+    store = cart(engine)
     store = engine.store_class(store.session_key)
     store.load()
     ops, key_hash, now = store._ops, store.key_hash, timezone.now()
@@ -1028,9 +1034,7 @@ def test_no_writer_gets_past_the_lock_another_writer_holds(engine):
 def test_a_lock_left_by_a_crashed_writer_only_delays_the_next(engine, monkeypatch):
     from django.utils import timezone
 
-    store = engine.store_class()
-    store["value"] = "cart"
-    store.save()
+    store = cart(engine)
     ops = store._ops
     # A holder that never unlocks: its lock lapses after LOCK_MS.
     engine.redis().set(ops.lock_key(store.key_hash), "crashed", px=50)
@@ -1048,9 +1052,7 @@ def test_a_lock_left_by_a_crashed_writer_only_delays_the_next(engine, monkeypatc
 
 @on_cache_redis
 def test_a_lock_held_too_long_makes_the_store_unavailable(engine, monkeypatch):
-    store = engine.store_class()
-    store["value"] = "cart"
-    store.save()
+    store = cart(engine)
     ops = store._ops
     engine.redis().set(ops.lock_key(store.key_hash), "stuck", px=60_000)
     monkeypatch.setattr(scs_redis, "LOCK_WAIT_SECONDS", 0.05)
