@@ -3,6 +3,7 @@ the engine ``SESSION_ENGINE`` names."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from importlib import import_module
 from typing import Any
 
@@ -34,6 +35,7 @@ DEFAULTS: dict[str, Any] = {
 }
 
 _cache: dict[str, Any] | None = None
+_use_tz: bool | None = None
 
 
 def get_settings() -> dict[str, Any]:
@@ -51,6 +53,14 @@ def get_settings() -> dict[str, Any]:
 def get(name: str) -> Any:
     """Return one ``SCS`` setting by name."""
     return (_cache or get_settings())[name]
+
+
+def use_tz() -> bool:
+    """``settings.USE_TZ``, read once: the read path asks on every request."""
+    global _use_tz
+    if _use_tz is None:
+        _use_tz = bool(settings.USE_TZ)
+    return _use_tz
 
 
 def unknown_keys() -> list[str]:
@@ -71,8 +81,24 @@ def session_engine() -> type[Any]:
     return engine
 
 
+# What other modules keep derived from settings: (setting names, reset).
+_resets: list[tuple[frozenset[str], Callable[[], None]]] = []
+
+
+def reset_on_change(names: Iterable[str], reset: Callable[[], None]) -> None:
+    """Call ``reset()`` whenever one of the settings ``names`` changes (as
+    tests do with ``override_settings``), so no cache outlives its setting."""
+    _resets.append((frozenset(names), reset))
+
+
 @receiver(setting_changed)
 def _reset(*, setting: str, **kwargs: Any) -> None:
-    global _cache
+    # The one receiver for every cache scs_django keeps of a setting.
+    global _cache, _use_tz
     if setting in ("SCS", "SESSION_COOKIE_AGE"):
         _cache = None
+    elif setting == "USE_TZ":
+        _use_tz = None
+    for names, reset in _resets:
+        if setting in names:
+            reset()

@@ -23,8 +23,9 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from . import codec, conf, tokens
-from .backends.base import _as_datetime, _idle_seconds, _to_micros, _user_id
 from .exceptions import SessionNotSerializable, SessionTooLarge
+from .lifetime import as_datetime, deadline, fixed_deadline, idle_seconds, to_micros
+from .users import user_id_of
 
 DJANGO_TABLE = "django_session"
 DEFAULT_BATCH_SIZE = 1000
@@ -200,26 +201,24 @@ def _session(
 ) -> Any:
     if not data:  # undecodable (another SECRET_KEY, tampering) or empty
         return None
-    expire_date = _as_datetime(expire_date)
+    use_tz = conf.use_tz()
+    expire_date = as_datetime(expire_date, use_tz)
     absolute = min(expire_date, now + timedelta(seconds=conf.get("ABSOLUTE_TIMEOUT")))
     try:
         payload = codec.encode(
-            data, created=_to_micros(now), absolute=_to_micros(absolute)
+            data, created=to_micros(now), absolute=to_micros(absolute)
         )
     except (SessionTooLarge, SessionNotSerializable):
         return None
     # The same deadlines the engine sets on a save.
-    expiry = absolute
     custom = data.get("_session_expiry")
-    if isinstance(custom, (datetime, str)):
-        try:
-            expiry = min(expiry, _as_datetime(custom))
-        except ValueError:
-            return None
-    idle = _idle_seconds(custom)
-    if idle is not None:
-        expiry = min(expiry, now + timedelta(seconds=idle))
-    user_id = _user_id(data, unusable=_NO_USER)
+    try:
+        fixed = fixed_deadline(custom, use_tz)
+    except ValueError:
+        return None
+    idle = idle_seconds(custom, conf.get("IDLE_TIMEOUT"))
+    expiry = deadline(absolute, fixed, now, idle)
+    user_id = user_id_of(data, unusable=_NO_USER)
     if expiry <= now or user_id is _NO_USER:
         return None
     return model(

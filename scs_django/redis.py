@@ -59,9 +59,10 @@ from typing import Any
 
 from redis.exceptions import NoScriptError, ResponseError
 
-from . import tokens
-from .backends.base import Loaded, _from_micros, wait_for_lock
-from .backends.base import _to_micros as micros
+from . import conf, tokens
+from .backends.base import Loaded, wait_for_lock
+from .lifetime import from_micros
+from .lifetime import to_micros as micros
 
 TAG_LENGTH = 2
 SAME_SLOT_DRAWS = 100_000
@@ -397,7 +398,7 @@ class RedisSessions:
             skip = HEAD + int(value[81:87]) + int(value[87:93])
         except ValueError:
             return None
-        return Loaded(value[skip:], _from_micros(seen), version)
+        return Loaded(value[skip:], from_micros(seen, conf.use_tz()), version)
 
     def _index(
         self, record: Any, key_hash: str, now: datetime, drop: str | None = None

@@ -22,23 +22,13 @@ from typing import Any, cast
 
 from django.contrib.sessions.backends.base import CreateError
 from django.core.cache import caches
-from django.core.signals import setting_changed
-from django.dispatch import receiver
 from django.utils import timezone
 from django.utils.functional import cached_property
 
 from .. import conf
-from .base import (
-    Loaded,
-    Record,
-    ScsSessionStore,
-    SessionInfo,
-    _from_micros,
-    wait_for_lock,
-)
-from .base import (
-    _to_micros as micros,
-)
+from ..lifetime import from_micros
+from ..lifetime import to_micros as micros
+from .base import Loaded, Record, ScsSessionStore, SessionInfo, wait_for_lock
 
 try:
     from django_redis.cache import RedisCache as _DjangoRedisCache
@@ -141,10 +131,7 @@ def cache_sessions(prefix: str = "scs:", longest_seconds: int | None = None) -> 
     return CacheSessions(cache, prefix, longest_seconds)
 
 
-@receiver(setting_changed)
-def _reset(*, setting: str, **kwargs: Any) -> None:
-    if setting in ("CACHES", "SCS"):
-        _native.clear()
+conf.reset_on_change(("CACHES", "SCS"), _native.clear)
 
 
 class CacheSessions:
@@ -218,7 +205,7 @@ class CacheSessions:
         if found is None:
             return None
         seen, _expiry, version, payload = found
-        return Loaded(payload, _from_micros(seen), version)
+        return Loaded(payload, from_micros(seen, conf.use_tz()), version)
 
     def insert(self, key_hash: str, record: Record) -> bool:
         timeout = self._timeout(record.expiry, record.last_seen)
@@ -404,14 +391,15 @@ class SessionStore(ScsSessionStore):
         """The live sessions of ``user_id``, through the per-user index."""
         with cls.guard():
             rows = cls._redis_or_fail().user_sessions(user_id, timezone.now())
+        use_tz = conf.use_tz()
         return [
             SessionInfo(
                 key_hash=row["key_hash"],
                 user_id=user_id,
-                created_at=_from_micros(row["created_at"]),
-                last_seen=_from_micros(row["last_seen"]),
-                expiry=_from_micros(row["expiry"]),
-                absolute_expiry=_from_micros(row["absolute_expiry"]),
+                created_at=from_micros(row["created_at"], use_tz),
+                last_seen=from_micros(row["last_seen"], use_tz),
+                expiry=from_micros(row["expiry"], use_tz),
+                absolute_expiry=from_micros(row["absolute_expiry"], use_tz),
                 ip=row["ip"],
                 user_agent=row["user_agent"],
             )

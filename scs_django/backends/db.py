@@ -13,7 +13,6 @@ from typing import Any, NamedTuple, TypeVar, cast
 from asgiref.sync import sync_to_async
 from django.contrib.sessions.backends.base import CreateError
 from django.core.exceptions import ValidationError
-from django.core.signals import setting_changed
 from django.db import (
     IntegrityError,
     InterfaceError,
@@ -24,10 +23,10 @@ from django.db import (
 )
 from django.db.models import F
 from django.db.models.sql import UpdateQuery
-from django.dispatch import receiver
 from django.utils import timezone
 from django.utils.functional import cached_property
 
+from .. import conf
 from ..cleanup import delete_expired
 from .base import Loaded, Record, ScsSessionStore, SessionInfo, wait_for_lock
 
@@ -186,13 +185,10 @@ _compiled: weakref.WeakKeyDictionary[Any, dict[Any, _Compiled | None]] = (
 )
 
 
-@receiver(setting_changed)
-def _forget_compiled(*, setting: str, **kwargs: Any) -> None:
-    # A backend may choose a read's converters by these settings (MySQL
-    # converts datetimes only with USE_TZ), so statements compiled under the
-    # old values would return datetimes of the wrong kind.
-    if setting in ("USE_TZ", "TIME_ZONE"):
-        _compiled.clear()
+# A backend may choose a read's converters by these settings (MySQL converts
+# datetimes only with USE_TZ), so statements compiled under the old values
+# would return datetimes of the wrong kind.
+conf.reset_on_change(("USE_TZ", "TIME_ZONE"), _compiled.clear)
 
 
 def _same(param: Any, value: Any) -> bool:
