@@ -27,8 +27,8 @@ from django.core.cache import caches
 from django.test import AsyncClient, Client
 
 from scs_django import codec, tokens
-from scs_django import redis as scs_redis
 from scs_django.backends import cached_db
+from scs_django.backends import redis as scs_redis
 from scs_django.backends.base import Record
 from scs_django.backends.cache import CacheSessions, redis_sessions
 from scs_django.exceptions import SessionStoreUnavailable

@@ -47,7 +47,7 @@ def cluster(settings, redis_cluster):
             "BACKEND": "django_redis.cache.RedisCache",
             "LOCATION": redis_cluster.url,
             "OPTIONS": {
-                "CONNECTION_FACTORY": "scs_django.redis.ClusterConnectionFactory"
+                "CONNECTION_FACTORY": "scs_django.backends.redis.ClusterConnectionFactory"
             },
         },
     }

@@ -1,7 +1,7 @@
 """Sessions in a Django cache: ``SESSION_ENGINE = "scs_django.backends.cache"``.
 
 On django-redis the engine talks to Redis through its native client (see
-:mod:`scs_django.redis`): raw bytes, conditional Lua writes, atomic renewal and
+:mod:`scs_django.backends.redis`): raw bytes, conditional Lua writes, atomic renewal and
 a per-user index. Any other cache (LocMem, Memcached, files, database) goes
 through Django's cache API with weaker guarantees: changes are serialized by
 ``cache.add`` locks (atomic on Memcached, Redis and LocMem, not on files) that
@@ -94,12 +94,12 @@ def redis_sessions(
     prefix: str = "scs:",
     longest_seconds: int | None = None,
 ) -> Any:
-    """The native Redis operations (:class:`scs_django.redis.RedisSessions`)
+    """The native Redis operations (:class:`scs_django.backends.redis.RedisSessions`)
     behind the cache named ``alias``; keys live at most ``longest_seconds``
     when given."""
     from django_redis import get_redis_connection
 
-    from ..redis import RedisSessions
+    from .redis import RedisSessions
 
     alias = alias or conf.get("CACHE_ALIAS")
     return RedisSessions(

@@ -26,7 +26,7 @@ from django.contrib.sessions.backends.base import CreateError, UpdateError
 from django.db import connections
 
 from scs_django import codec, tokens
-from scs_django.redis import TAG_LENGTH
+from scs_django.backends.redis import TAG_LENGTH
 from tests.engines import ENGINES, REDIS_ENGINES
 from tests.security.transport import Transport, json_body, session_cookie
 

@@ -59,10 +59,10 @@ from typing import Any
 
 from redis.exceptions import NoScriptError, ResponseError
 
-from . import conf, tokens
-from .backends.base import Loaded, wait_for_lock
-from .lifetime import from_micros
-from .lifetime import to_micros as micros
+from .. import conf, tokens
+from ..lifetime import from_micros
+from ..lifetime import to_micros as micros
+from .base import Loaded, wait_for_lock
 
 TAG_LENGTH = 2
 SAME_SLOT_DRAWS = 100_000
@@ -662,7 +662,7 @@ class ClusterConnectionFactory:
     """django-redis connection factory for Redis Cluster.
 
     ``CACHES["default"]["OPTIONS"]["CONNECTION_FACTORY"] =
-    "scs_django.redis.ClusterConnectionFactory"`` with a ``redis://`` URL of any
+    "scs_django.backends.redis.ClusterConnectionFactory"`` with a ``redis://`` URL of any
     node as ``LOCATION``; the cluster's other nodes are discovered. django-redis'
     ``PASSWORD``, ``SOCKET_TIMEOUT`` and ``SOCKET_CONNECT_TIMEOUT`` options and
     ``REDIS_CLIENT_KWARGS`` are passed on.
