@@ -68,13 +68,14 @@ class SessionMiddleware(DjangoSessionMiddleware):
                 "Ignored a malformed session cookie (%d characters).", len(token)
             )
             token = None
-        request.session = self.SessionStore(token)
-        if isinstance(request.session, ScsSessionStore):
-            request.session.defer_renewal = True
-            request.session.cookie_sent = token is not None
+        session = request.session = self.SessionStore(token)
+        if isinstance(session, ScsSessionStore):
+            state = session.state
+            state.defer_renewal = True
+            state.cookie_sent = token is not None
             scs = conf.get_settings()
             if scs["RECORD_IP"] or scs["RECORD_USER_AGENT"]:
-                request.session.client = metadata.client_of(request)
+                state.client = metadata.client_of(request)
         context.enter(request)
 
     def process_exception(
@@ -105,8 +106,9 @@ class SessionMiddleware(DjangoSessionMiddleware):
         except SessionStoreUnavailable:
             # Ending or renewing a session never fails open: the user must not
             # believe they logged out (or in) when the store did not change.
+            state = session.state
             if conf.get("FAIL_OPEN") and not (
-                session.end_failed or session.renewed or session.ended
+                state.end_failed or state.renewed or state.ended
             ):
                 # As when loading failed: serve the request, store nothing.
                 logger.warning("Session store unavailable; the session was not saved.")
@@ -118,9 +120,10 @@ class SessionMiddleware(DjangoSessionMiddleware):
     def _finish(
         self, request: HttpRequest, response: HttpResponseBase, session: ScsSessionStore
     ) -> HttpResponseBase:
-        if session.end_failed:
+        state = session.state
+        if state.end_failed:
             return self._unavailable()
-        if session.store_error:
+        if state.store_error:
             if conf.get("FAIL_OPEN"):
                 return response
             return self._unavailable()
@@ -136,9 +139,9 @@ class SessionMiddleware(DjangoSessionMiddleware):
         if session.modified or save_every:
             # Loading here (when nothing did yet) is what tells an unknown token
             # from a live session, so an unknown one is never written.
-            session._get_session()
+            session.ensure_loaded()
             if session.is_empty():
-                if cookie_sent and (session.ended or self._gone(session)):
+                if cookie_sent and (state.ended or self._gone(session)):
                     self._delete_cookie(request, response)
                 return response
             try:
@@ -149,9 +152,9 @@ class SessionMiddleware(DjangoSessionMiddleware):
                     "The user may have logged out in another request, for example."
                 ) from None
             self._set_cookie(request, response, session)
-        elif session.renewed and session.session_key is not None:
+        elif state.renewed and session.session_key is not None:
             self._set_cookie(request, response, session)
-        elif cookie_sent and (session.ended or self._gone(session)):
+        elif cookie_sent and (state.ended or self._gone(session)):
             # Ended here, or unknown, expired or ended elsewhere: the browser
             # would send it forever otherwise (Django clears it too).
             self._delete_cookie(request, response)
@@ -167,7 +170,7 @@ class SessionMiddleware(DjangoSessionMiddleware):
     @staticmethod
     def _gone(session: ScsSessionStore) -> bool:
         # The request's well-formed cookie named no live session when loaded.
-        return session.cookie_sent and session.accessed and session.session_key is None
+        return session.state.cookie_sent and session.accessed and session.session_key is None
 
     def _cookie_options(self, request: HttpRequest) -> dict[str, Any]:
         return {

@@ -37,7 +37,7 @@ def renew_on_login(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
     if (
         conf.get("RENEW_ON_LOGIN")
         and session.session_key is not None
-        and not session.renewed
+        and not session.state.renewed
     ):
         session.renew_token()
     session.restart_lifetime()
