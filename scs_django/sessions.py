@@ -7,6 +7,7 @@ works on every engine that can list a user's sessions. Ending sessions sends
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, fields
@@ -16,6 +17,7 @@ from django.conf import settings
 
 from . import conf
 from .backends.base import ScsSessionStore, SessionInfo
+from .backends.steps import Io, Steps, arun, run
 from .signals import session_revoked
 
 _HASH_PREFIX = re.compile(r"[0-9a-f]{8,64}")
@@ -52,31 +54,38 @@ def for_user(user: Any, request: Any = None) -> list[UserSession]:
 
     With ``request``, the session making it is marked ``is_current``.
     """
-    if user.pk is None:
-        return []
-    store = conf.session_engine()
-    with store.guard():
-        return _listed(store.user_sessions(user.pk), request)
+    return run(_listing(user, request))
 
 
 async def afor_user(user: Any, request: Any = None) -> list[UserSession]:
     """Async twin of :func:`for_user`."""
+    return await arun(_listing(user, request))
+
+
+def _listing(user: Any, request: Any) -> Steps[list[UserSession]]:
     if user.pk is None:
         return []
     store = conf.session_engine()
     with store.guard():
-        return _listed(await store.auser_sessions(user.pk), request)
+        infos = yield Io(store.user_sessions, store.auser_sessions, user.pk)
+    return _listed(infos, request)
 
 
 def _others(infos: Iterable[SessionInfo], keep_hash: str | None) -> list[str]:
     return [info.key_hash for info in infos if info.key_hash != keep_hash]
 
 
-def _refuse_unreached(keep: Any) -> None:
-    # Under FAIL_OPEN, a request whose session could not be loaded has an
-    # anonymous user: "log out everywhere else" would end nothing and pass.
-    if isinstance(keep, ScsSessionStore):
-        keep.refuse_unreached()
+def _revoked(store: Any, user: Any, count: int, key_hashes: Iterable[str]) -> Io:
+    kwargs = {
+        "sender": store,
+        "user": user,
+        "count": count,
+        "key_hashes": tuple(key_hashes),
+    }
+    return Io(
+        functools.partial(session_revoked.send, **kwargs),
+        functools.partial(session_revoked.asend, **kwargs),
+    )
 
 
 def revoke(user: Any, keep: Any = None) -> int:
@@ -87,45 +96,36 @@ def revoke(user: Any, keep: Any = None) -> int:
     :class:`~scs_django.exceptions.SessionStoreUnavailable` (a 503) when the
     store is unavailable, ``FAIL_OPEN`` or not.
     """
-    # request.user loads request.session on first use: only then is it known
-    # whether the store could be reached.
+    return run(_revoking(user, keep))
+
+
+async def arevoke(user: Any, keep: Any = None) -> int:
+    """Async twin of :func:`revoke`."""
+    return await arun(_revoking(user, keep))
+
+
+def _revoking(user: Any, keep: Any) -> Steps[int]:
+    # Under FAIL_OPEN, a request whose session could not be loaded has an
+    # anonymous user: "log out everywhere else" would end nothing and pass.
+    # (request.user loads request.session on first use: only then is it
+    # known whether the store could be reached.)
+    if isinstance(keep, ScsSessionStore):
+        keep.refuse_unreached()
     if user.pk is None:
-        _refuse_unreached(keep)
         return 0
-    _refuse_unreached(keep)
     store = conf.session_engine()
     keep_hash = _stored_hash(keep)
     # The hashes are listed only for receivers; the revoke itself goes by user,
     # so a session started meanwhile ends too.
     listening = session_revoked.has_listeners(store)
+    hashes: list[str] = []
     with store.guard():
-        hashes = _others(store.user_sessions(user.pk), keep_hash) if listening else []
-        count: int = store.revoke_user(user.pk, keep_hash=keep_hash)
+        if listening:
+            infos = yield Io(store.user_sessions, store.auser_sessions, user.pk)
+            hashes = _others(infos, keep_hash)
+        count: int = yield Io(store.revoke_user, store.arevoke_user, user.pk, keep_hash)
     if count and listening:
-        session_revoked.send(
-            sender=store, user=user, count=count, key_hashes=tuple(hashes)
-        )
-    return count
-
-
-async def arevoke(user: Any, keep: Any = None) -> int:
-    """Async twin of :func:`revoke`."""
-    if user.pk is None:
-        _refuse_unreached(keep)
-        return 0
-    _refuse_unreached(keep)
-    store = conf.session_engine()
-    keep_hash = _stored_hash(keep)
-    listening = session_revoked.has_listeners(store)
-    with store.guard():
-        hashes = (
-            _others(await store.auser_sessions(user.pk), keep_hash) if listening else []
-        )
-        count: int = await store.arevoke_user(user.pk, keep_hash=keep_hash)
-    if count and listening:
-        await session_revoked.asend(
-            sender=store, user=user, count=count, key_hashes=tuple(hashes)
-        )
+        yield _revoked(store, user, count, hashes)
     return count
 
 
@@ -168,15 +168,19 @@ def _model(store: Any) -> Any:
     return get_model_class()
 
 
-def _end(user: Any, key_hashes: list[str], store: Any = None) -> int:
-    # Also used by the admin, which holds the hashes already.
-    store = store or conf.session_engine()
-    with store.guard():
-        count = store.revoke_keys(key_hashes) if key_hashes else 0
+def revoke_hashes(user: Any, key_hashes: list[str]) -> int:
+    """End the live sessions of ``user`` stored under ``key_hashes`` (as the
+    admin holds them); return how many ended."""
+    return run(_ending(user, key_hashes, conf.session_engine()))
+
+
+def _ending(user: Any, key_hashes: list[str], store: Any) -> Steps[int]:
+    count = 0
+    if key_hashes:
+        with store.guard():
+            count = yield Io(store.revoke_keys, store.arevoke_keys, key_hashes)
     if count:
-        session_revoked.send(
-            sender=store, user=user, count=count, key_hashes=tuple(key_hashes)
-        )
+        yield _revoked(store, user, count, key_hashes)
     return count
 
 
@@ -188,37 +192,29 @@ def revoke_session(hash_prefix_or_id: str | int, *, user: Any) -> int:
     user's sessions, or by its ``id`` on the database engines. Raises
     ``ValueError`` for anything else.
     """
-    store = conf.session_engine()
-    if user.pk is None:
-        return 0
-    with store.guard():
-        if _is_id(hash_prefix_or_id):
-            hashes = list(
-                _model(store)
-                .objects.filter(pk=hash_prefix_or_id, user_id=user.pk)
-                .values_list("key_hash", flat=True)
-            )
-        else:
-            prefix = _prefix(cast(str, hash_prefix_or_id))
-            hashes = _matching(store.user_sessions(user.pk), prefix)
-    return _end(user, hashes, store)
+    return run(_revoking_one(hash_prefix_or_id, user))
 
 
 async def arevoke_session(hash_prefix_or_id: str | int, *, user: Any) -> int:
     """Async twin of :func:`revoke_session`."""
+    return await arun(_revoking_one(hash_prefix_or_id, user))
+
+
+def _revoking_one(hash_prefix_or_id: str | int, user: Any) -> Steps[int]:
     store = conf.session_engine()
     if user.pk is None:
         return 0
     with store.guard():
         if _is_id(hash_prefix_or_id):
             rows = _model(store).objects.filter(pk=hash_prefix_or_id, user_id=user.pk)
-            hashes = [h async for h in rows.values_list("key_hash", flat=True)]
+            hashes = rows.values_list("key_hash", flat=True)
+            hashes = yield Io(list, _alist, hashes)
         else:
             prefix = _prefix(cast(str, hash_prefix_or_id))
-            hashes = _matching(await store.auser_sessions(user.pk), prefix)
-        count = await store.arevoke_keys(hashes) if hashes else 0
-    if count:
-        await session_revoked.asend(
-            sender=store, user=user, count=count, key_hashes=tuple(hashes)
-        )
-    return count
+            infos = yield Io(store.user_sessions, store.auser_sessions, user.pk)
+            hashes = _matching(infos, prefix)
+    return (yield from _ending(user, hashes, store))
+
+
+async def _alist(rows: Any) -> list[Any]:
+    return [row async for row in rows]
