@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import sqlite3
 import weakref
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
-from typing import Any, NamedTuple, TypeVar, cast
+from typing import Any, NamedTuple
 
 from asgiref.sync import sync_to_async
 from django.contrib.sessions.backends.base import CreateError
@@ -28,7 +27,8 @@ from django.utils.functional import cached_property
 
 from .. import conf
 from ..cleanup import delete_expired
-from .base import Loaded, Record, ScsSessionStore, SessionInfo, wait_for_lock
+from .base import Loaded, Record, ScsSessionStore, SessionInfo
+from .db_errors import out_of_reach, retrying_deadlocks
 
 
 def _savepoint(using: str) -> Any:
@@ -290,78 +290,6 @@ def _run_update(compiled: _Compiled, alias: str, values: tuple[Any, ...]) -> int
             return count
 
 
-# SQLite's messages for SQLITE_BUSY, _LOCKED, _CANTOPEN, _IOERR, _FULL and
-# _PROTOCOL: a database locked, out of reach or out of space. Every other
-# OperationalError of SQLite (no such table, no such column, a syntax error)
-# is a bug or a schema that was never migrated. (Messages rather than
-# sqlite_errorname, which Python 3.10 lacks.)
-_SQLITE_UNAVAILABLE = (
-    "database is locked",
-    "database table is locked",
-    "database schema is locked",
-    "unable to open database file",
-    "disk I/O error",
-    "database or disk is full",
-    "locking protocol",
-)
-# mysqlclient's OperationalError codes that mean a schema error: unknown
-# column, unknown table (1146 is a ProgrammingError already, on most versions).
-_MYSQL_SCHEMA_ERRORS = frozenset({1054, 1146})
-# "Deadlock found when trying to get lock; try restarting transaction".
-_MYSQL_DEADLOCK = 1213
-# How long a write keeps being chosen as a deadlock's victim before the
-# session counts as unavailable; as long as the cache engines wait for a lock.
-DEADLOCK_WAIT_SECONDS = 10.0
-
-_T = TypeVar("_T")
-
-
-def _mysql_code(exc: BaseException) -> int | None:
-    # The driver's exception, which Django wrapped (None has no MySQLdb module).
-    cause = cast(BaseException, exc.__cause__)
-    if type(cause).__module__.startswith("MySQLdb") and cause.args:
-        code: int = cause.args[0]
-        return code
-    return None
-
-
-def _retrying_deadlocks(using: str, run: Callable[[], _T]) -> _T:
-    """``run()``, run again while InnoDB makes it a deadlock's victim.
-
-    Two writes of one session can deadlock on InnoDB when they reach its row
-    through different indexes (the optimizer may take the expiry index, which
-    the write also changes): one is rolled back whole, and the server asks for
-    it to be run again. Contention is not an outage, so it is, after a
-    jittered pause, unless the caller's own transaction was the one rolled
-    back: that is the caller's to run again.
-    """
-
-    def victim(exc: OperationalError) -> bool:
-        return (
-            _mysql_code(exc) == _MYSQL_DEADLOCK
-            and not connections[using].in_atomic_block
-        )
-
-    try:
-        return run()  # on every write: no waiting loop to set up until needed
-    except OperationalError as exc:
-        if not victim(exc):
-            raise
-    done: list[_T] = []
-
-    def attempt() -> bool:
-        try:
-            done.append(run())
-        except OperationalError as exc:
-            if not victim(exc):
-                raise
-            return False
-        return True
-
-    wait_for_lock(attempt, DEADLOCK_WAIT_SECONDS)
-    return done[0]
-
-
 def locked(rows: Any, using: str) -> Any:
     """``rows`` to read under a lock held until the transaction ends (call it
     inside one): ``SELECT ... FOR UPDATE``, or on SQLite, which has no row
@@ -383,15 +311,7 @@ class SessionStore(ScsSessionStore):
         """True for a database that cannot answer now; False for a schema or
         programming error, which SQLite and MySQL also report as
         ``OperationalError`` (a missing table is a 500, not a 503)."""
-        if not isinstance(exc, cls.unavailable_errors):
-            return False
-        cause = exc.__cause__  # the driver's exception, which Django wrapped
-        if isinstance(cause, sqlite3.Error):
-            return str(cause).startswith(_SQLITE_UNAVAILABLE)
-        code = _mysql_code(exc)
-        if code is not None:
-            return code not in _MYSQL_SCHEMA_ERRORS
-        return True
+        return isinstance(exc, cls.unavailable_errors) and out_of_reach(exc)
 
     @classmethod
     def get_model_class(cls) -> Any:
@@ -458,7 +378,7 @@ class SessionStore(ScsSessionStore):
         new_hash: str | None = None,
     ) -> bool:
         using = router.db_for_write(self.model)  # as update() would route it
-        return _retrying_deadlocks(
+        return retrying_deadlocks(
             using,
             lambda: self._update_once(using, key_hash, record, now, version, new_hash),
         )
@@ -502,7 +422,7 @@ class SessionStore(ScsSessionStore):
         using = router.db_for_write(self.model)
         # Run again after a deadlock, ``apply`` included: it merges with
         # whatever it is given, as after a lost optimistic write.
-        return _retrying_deadlocks(
+        return retrying_deadlocks(
             using,
             lambda: self._update_locked_once(using, key_hash, now, new_hash, apply),
         )
@@ -531,7 +451,7 @@ class SessionStore(ScsSessionStore):
 
     def _bump(self, key_hash: str, now: datetime, expiry: datetime) -> bool:
         using = router.db_for_write(self.model)
-        return _retrying_deadlocks(
+        return retrying_deadlocks(
             using, lambda: self._bump_once(using, key_hash, now, expiry)
         )
 
