@@ -107,11 +107,12 @@ async def arevoke(user: Any, keep: Any = None) -> int:
 def _revoking(user: Any, keep: Any) -> Steps[int]:
     # Under FAIL_OPEN, a request whose session could not be loaded has an
     # anonymous user: "log out everywhere else" would end nothing and pass.
-    # (request.user loads request.session on first use: only then is it
-    # known whether the store could be reached.)
+    # request.user loads request.session on first use, so only after asking
+    # for its pk is it known whether the store could be reached.
+    anonymous = user.pk is None
     if isinstance(keep, ScsSessionStore):
         keep.refuse_unreached()
-    if user.pk is None:
+    if anonymous:
         return 0
     store = conf.session_engine()
     keep_hash = _stored_hash(keep)
