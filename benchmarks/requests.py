@@ -7,13 +7,19 @@ statements and Redis commands (round trips in brackets).
 
     python benchmarks/requests.py [--iterations 200] [--rounds 6]
     python benchmarks/requests.py --engine 'scs db' --request 'read existing'
+    python benchmarks/requests.py --database sqlite --engine 'contrib db' --engine 'scs db'
+
+With ``--database sqlite`` the database engines run on a SQLite file in a
+temporary folder instead (Redis is still started for the cache engines).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from io import BytesIO
@@ -46,7 +52,24 @@ REQUESTS = [
 ]
 
 
-def configure(pg_port: int, redis_url: str) -> None:
+def databases(pg_port: int | None, sqlite_path: str | None) -> dict[str, Any]:
+    if sqlite_path is not None:
+        return {
+            "default": {"ENGINE": "django.db.backends.sqlite3", "NAME": sqlite_path}
+        }
+    return {
+        "default": {
+            "ENGINE": "django.db.backends.postgresql",
+            "HOST": "127.0.0.1",
+            "PORT": pg_port,
+            "NAME": "postgres",
+            "USER": "postgres",
+            "CONN_MAX_AGE": None,
+        }
+    }
+
+
+def configure(databases: dict[str, Any], redis_url: str) -> None:
     import django
     from django.conf import settings
 
@@ -63,16 +86,7 @@ def configure(pg_port: int, redis_url: str) -> None:
             "scs_django",
         ],
         MIDDLEWARE=[],
-        DATABASES={
-            "default": {
-                "ENGINE": "django.db.backends.postgresql",
-                "HOST": "127.0.0.1",
-                "PORT": pg_port,
-                "NAME": "postgres",
-                "USER": "postgres",
-                "CONN_MAX_AGE": None,
-            }
-        },
+        DATABASES=databases,
         CACHES={
             "default": {
                 "BACKEND": "django_redis.cache.RedisCache",
@@ -318,12 +332,24 @@ def main() -> None:
         choices=REQUESTS,
         help="only this request (repeat for more)",
     )
+    parser.add_argument(
+        "--database",
+        choices=("postgresql", "sqlite"),
+        default="postgresql",
+        help="the database of the database engines (default: postgresql)",
+    )
     args = parser.parse_args()
 
     from tests.servers import PostgresServer, RedisServer
 
-    with PostgresServer().start() as pg, RedisServer().start() as redis_server:
-        configure(pg.port, redis_server.url)
+    with contextlib.ExitStack() as stack:
+        redis_server = stack.enter_context(RedisServer().start())
+        if args.database == "sqlite":
+            folder = stack.enter_context(tempfile.TemporaryDirectory())
+            dbs = databases(None, str(Path(folder) / "bench.sqlite3"))
+        else:
+            dbs = databases(stack.enter_context(PostgresServer().start()).port, None)
+        configure(dbs, redis_server.url)
         global urlpatterns
         urlpatterns = _views()
         from django.contrib.auth import get_user_model
