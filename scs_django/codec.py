@@ -1,7 +1,9 @@
 """Encoding of the stored envelope: session data plus its lifetime.
 
-The absolute deadline travels inside the envelope (and inside the ciphertext
-once encryption is on), so editing a database column cannot extend a session.
+The created time and the absolute deadline travel inside the envelope, so
+editing a database column or a Redis header cannot extend a session. The
+envelope is plain serialised data today (format byte ``PLAIN``); sealing it
+is not done yet.
 """
 
 from __future__ import annotations
