@@ -1,37 +1,66 @@
-"""The db engine's read, write and touch, compiled once per connection,
-against the ORM's.
+"""The db engine's plain-SQL statements against the ORM's.
 
-scs_django.backends.db runs the ORM's own SQL for reading, writing and touching
-a session, compiled once per connection wrapper and model; these check that
-what it sends and what it returns are what the ORM would have sent and
-returned, on PostgreSQL, MariaDB and SQLite.
+scs_django.backends.db reads, writes, touches, creates and renames a session
+with statements written once per connection wrapper and model
+(scs_django.backends.db_sql), and goes through the ORM for everything else,
+and for any of those statements that cannot be written. These check, on
+PostgreSQL, MariaDB and SQLite, that each statement leaves the database as
+the ORM's equivalent leaves it (compared as the driver returns the row,
+without Django's converters) and returns what the ORM would have returned.
 """
 
-import functools
 import threading
 from datetime import timedelta
 from unittest import mock
 
 import pytest
 from asgiref.sync import async_to_sync
-from django.core.exceptions import ValidationError
-from django.db import DatabaseError, connections, transaction
-from django.db.models import QuerySet
+from django.contrib.sessions.backends.base import CreateError
+from django.db import (
+    DatabaseError,
+    IntegrityError,
+    OperationalError,
+    connections,
+    router,
+    transaction,
+)
+from django.db.models import CharField, Model, QuerySet
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from scs_django.backends import db
+from scs_django.backends import db, db_sql
 from scs_django.backends.base import Loaded, Record
 from scs_django.models import Session
 from tests.utils import SESSION_TABLE
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 
-KEY = "a" * 64
+KEY = "a" * 64  # the ORM's row, where one is compared with ours
+OURS = "c" * 64
+COLUMNS = (
+    "data",
+    "created_at",
+    "absolute_expiry",
+    "expiry",
+    "last_seen",
+    "version",
+    "user_id",
+    "ip",
+    "user_agent",
+)
 
 
-def stored(key_hash=KEY, *, expiry_in=timedelta(hours=1), version=7):
-    now = timezone.now()
+@pytest.fixture(autouse=True)
+def written_afresh():
+    # Each test starts and ends with no statement written on any connection,
+    # so a test that makes one unwritable leaves no ORM path behind.
+    db_sql._statements.clear()
+    yield
+    db_sql._statements.clear()
+
+
+def stored(key_hash=KEY, *, expiry_in=timedelta(hours=1), version=7, now=None):
+    now = now or timezone.now()
     return Session.objects.create(
         key_hash=key_hash,
         data=b"\x00payload\xff",
@@ -40,10 +69,18 @@ def stored(key_hash=KEY, *, expiry_in=timedelta(hours=1), version=7):
         expiry=now + expiry_in,
         last_seen=now - timedelta(minutes=1),
         version=version,
+        ip="192.0.2.0",
+        user_agent="Old/1.0",
     )
 
 
-def record(version, user_id=None):
+def twins(**kwargs):
+    """The same session under KEY (for the ORM) and OURS."""
+    now = timezone.now()
+    return stored(KEY, now=now, **kwargs), stored(OURS, now=now, **kwargs)
+
+
+def record(version, user_id=None, ip=None, user_agent=""):
     now = timezone.now()
     return Record(
         payload=b"\x01written\xfe%d" % version,
@@ -53,39 +90,89 @@ def record(version, user_id=None):
         last_seen=now,
         version=version,
         user_id=user_id,
+        ip=ip,
+        user_agent=user_agent,
     )
+
+
+def fields(record, client=False):
+    values = {
+        "data": record.payload,
+        "created_at": record.created_at,
+        "absolute_expiry": record.absolute_expiry,
+        "expiry": record.expiry,
+        "last_seen": record.last_seen,
+        "version": record.version,
+        "user_id": record.user_id,
+    }
+    if client:
+        values.update(ip=record.ip, user_agent=record.user_agent)
+    return values
+
+
+# -- the ORM's way to do what each statement does --------------------------------------
+
+
+def live(key_hash, now):
+    return Session.objects.filter(key_hash=key_hash, expiry__gt=now)
+
+
+def orm_read(key_hash, now):
+    rows = Session.objects.filter(key_hash=key_hash)
+    row = rows.values_list("data", "last_seen", "version", "expiry").first()
+    if row is None or row[3] <= now:
+        return None
+    return Loaded(bytes(row[0]), row[1], row[2])
 
 
 def orm_write(key_hash, record, now, version):
-    rows = Session.objects.filter(key_hash=key_hash, expiry__gt=now)
-    return rows.filter(version=version).update(
-        data=record.payload,
-        created_at=record.created_at,
-        absolute_expiry=record.absolute_expiry,
-        expiry=record.expiry,
-        last_seen=record.last_seen,
-        version=record.version,
-        user_id=record.user_id,
-    )
+    rows = live(key_hash, now).filter(version=version)
+    return rows.update(**fields(record)) == 1
 
 
-def orm_bump(key_hash, now, expiry):
-    rows = Session.objects.filter(key_hash=key_hash, expiry__gt=now)
-    return rows.update(last_seen=now, expiry=expiry)
+def orm_touch(key_hash, now, expiry):
+    return live(key_hash, now).update(last_seen=now, expiry=expiry) == 1
 
 
-def sent(alias, action):
-    """What action returns, the SQL it executes and the statements logged."""
+def orm_insert(key_hash, record):
+    try:
+        with transaction.atomic(using=router.db_for_write(Session)):
+            Session(key_hash=key_hash, **fields(record, client=True)).save(
+                force_insert=True
+            )
+    except IntegrityError:
+        return False
+    return True
+
+
+def orm_rename(key_hash, new_hash, record, now, version):
+    rows = live(key_hash, now).filter(version=version)
+    try:
+        with transaction.atomic(using=router.db_for_write(Session)):
+            return rows.update(key_hash=new_hash, **fields(record, client=True)) == 1
+    except IntegrityError as exc:
+        raise CreateError from exc
+
+
+# -- what the database holds --------------------------------------------------------
+
+
+def raw_row(alias, key_hash):
+    """The row under key_hash as the driver returns it, no converter applied
+    (datetimes are text on SQLite); None when there is none."""
     connection = connections[alias]
-    executed = []
-
-    def wrapper(execute, sql, params, many, context):
-        executed.append(sql)
-        return execute(sql, params, many, context)
-
-    with CaptureQueriesContext(connection) as ctx, connection.execute_wrapper(wrapper):
-        result = action()
-    return result, executed, [q["sql"] for q in ctx.captured_queries]
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(name) for name in COLUMNS)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {columns} FROM {quote(SESSION_TABLE)} "  # noqa: S608
+            f"WHERE {quote('key_hash')} = %s",
+            [key_hash],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    return tuple(bytes(v) if isinstance(v, memoryview) else v for v in row)
 
 
 def row_of(key_hash=KEY):
@@ -101,50 +188,43 @@ def row_of(key_hash=KEY):
     )
 
 
-def orm_rows(key_hash):
-    # By key alone: the engine tells an expired row from a missing one.
-    rows = Session.objects.filter(key_hash=key_hash)
-    return rows.values_list("data", "last_seen", "version", "expiry")[:1]
+def sent(alias, action):
+    """What action returns, and the SQL it executes."""
+    connection = connections[alias]
+    executed = []
+
+    def wrapper(execute, sql, params, many, context):
+        executed.append(sql)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(wrapper):
+        result = action()
+    return result, executed
 
 
-def compiled_read(alias):
-    return db._compiled_for(db._READ, Session, alias, (KEY,))
+def session_sql(executed):
+    # Without the savepoints around an insert or a rename in a transaction.
+    return [sql for sql in executed if SESSION_TABLE in sql]
 
 
-def test_compiled_sql_is_the_orms(db_alias):
-    orm_sql, orm_params = orm_rows(KEY).query.get_compiler(db_alias).as_sql()
-    compiled = compiled_read(db_alias)
-    assert compiled is not None
-    assert compiled.sql == orm_sql
-    assert len(compiled.params) == len(orm_params) == 1
-    [(key_slot, _)] = compiled.slots
-    assert orm_params[key_slot] == KEY
+def statements(alias):
+    return db_sql.statements(Session, alias)
 
 
-def test_sent_statement_is_the_orms_with_the_values_in_place(db_alias):
-    # The logged statement has the parameters interpolated, so this compares
-    # the SQL and the prepared values (datetimes are strings on SQLite).
-    stored()
+# -- reads ----------------------------------------------------------------------------
+
+
+def test_a_read_returns_what_the_orms_returns(db_alias):
+    row = stored()
     now = timezone.now()
-    connection = connections[db_alias]
-    with CaptureQueriesContext(connection) as orm:
-        expected = list(orm_rows(KEY))
-    with CaptureQueriesContext(connection) as ours:
-        loaded = db.SessionStore()._fetch(KEY, now)
-    assert [q["sql"] for q in ours.captured_queries] == [
-        q["sql"] for q in orm.captured_queries
-    ]
-    assert loaded == Loaded(*expected[0][:3])
-
-
-def test_fetch_returns_bytes_an_aware_datetime_and_the_version(db_alias):
-    row = stored(version=7)
-    loaded = db.SessionStore()._fetch(KEY, timezone.now())
+    loaded = db.SessionStore()._fetch(KEY, now)
+    assert loaded == orm_read(KEY, now)
     assert type(loaded.payload) is bytes
     assert loaded.payload == b"\x00payload\xff"
     assert timezone.is_aware(loaded.last_seen)
     assert loaded.last_seen == row.last_seen
     assert loaded.version == 7
+    assert type(loaded.version) is int
 
 
 def test_naive_datetimes_without_use_tz_match_the_orm(db_alias, settings):
@@ -153,21 +233,33 @@ def test_naive_datetimes_without_use_tz_match_the_orm(db_alias, settings):
     now = timezone.now()
     loaded = db.SessionStore()._fetch(KEY, now)
     assert timezone.is_naive(loaded.last_seen)
-    assert loaded == Loaded(*list(orm_rows(KEY))[0][:3])
+    assert loaded == orm_read(KEY, now)
 
 
-def test_a_read_compiled_before_use_tz_changed_is_compiled_again(db_alias, settings):
+def test_a_read_written_before_use_tz_changed_is_written_again(db_alias, settings):
     # MySQL's backend converts datetimes to aware ones only under USE_TZ, and
-    # chooses that converter when the statement is compiled.
+    # chooses that converter when the statement is written.
     stored()
     store = db.SessionStore()
     assert timezone.is_aware(store._fetch(KEY, timezone.now()).last_seen)
     settings.USE_TZ = False
-    loaded = store._fetch(KEY, timezone.now())
+    now = timezone.now()
+    loaded = store._fetch(KEY, now)
     assert timezone.is_naive(loaded.last_seen)
-    assert loaded == Loaded(*list(orm_rows(KEY))[0][:3])
+    assert loaded == orm_read(KEY, now)
     settings.USE_TZ = True
-    assert store._fetch(KEY, timezone.now()) == Loaded(*list(orm_rows(KEY))[0][:3])
+    now = timezone.now()
+    assert store._fetch(KEY, now) == orm_read(KEY, now)
+
+
+@pytest.mark.parametrize("setting", ["USE_TZ", "TIME_ZONE"])
+def test_statements_are_forgotten_when_the_time_settings_change(
+    db_alias, settings, setting
+):
+    written = statements(db_alias)
+    assert statements(db_alias) is written
+    setattr(settings, setting, {"USE_TZ": False, "TIME_ZONE": "Asia/Tokyo"}[setting])
+    assert statements(db_alias) is not written
 
 
 def test_fetch_returns_none_for_an_expired_row_and_an_unknown_hash(db_alias):
@@ -194,69 +286,47 @@ def test_async_fetch_returns_the_same(db_alias):
 def test_a_read_is_one_logged_statement_seen_by_execute_wrappers(db_alias):
     stored()
     connection = connections[db_alias]
-    wrapped = []
-
-    def wrapper(execute, sql, params, many, context):
-        wrapped.append(sql)
-        return execute(sql, params, many, context)
-
     store = db.SessionStore()
-    store._fetch(KEY, timezone.now())  # compiled, on a first read
-    with CaptureQueriesContext(connection) as ctx, connection.execute_wrapper(wrapper):
-        assert store._fetch(KEY, timezone.now()) is not None
+    with CaptureQueriesContext(connection) as ctx:
+        loaded, executed = sent(db_alias, lambda: store._fetch(KEY, timezone.now()))
+    assert loaded is not None
+    assert executed == [statements(db_alias).read.sql]
     assert len(ctx.captured_queries) == 1, ctx.captured_queries
     assert SESSION_TABLE in ctx.captured_queries[0]["sql"]
-    assert wrapped == [compiled_read(db_alias).sql]
 
 
-def test_compiled_once_per_connection_model_and_statement(db_alias, user_factory):
+WRITERS = ("write_read", "write_write", "write_touch", "write_insert", "write_rename")
+
+
+def test_written_once_per_connection_and_model(db_alias, user_factory):
     stored()
     user_id = user_factory().pk
-    connection = connections[db_alias]
-    db._compiled.pop(connection, None)
     store = db.SessionStore()
-    with mock.patch.object(db, "_compile", wraps=db._compile) as compile_:
+    patches = [
+        mock.patch.object(db_sql, name, wraps=getattr(db_sql, name)) for name in WRITERS
+    ]
+    writers = [patch.start() for patch in patches]
+    try:
         for version in range(7, 10):
             now = timezone.now()
             assert store._fetch(KEY, now) is not None
             assert store._update(KEY, record(version + 1, user_id), now, version)
             assert store._bump(KEY, now, now + timedelta(hours=1))
-    logged_in, anonymous = (False,) * 10, (False,) * 9 + (True,)
-    assert {call.args for call in compile_.call_args_list} == {
-        (db._READ, Session, db_alias, (False,)),
-        (db._WRITE, Session, db_alias, logged_in),
-        (db._TOUCH, Session, db_alias, (False,) * 4),
-    }
-    assert compile_.call_count == 3
-    store._update(KEY, record(11), timezone.now(), 10)  # no user: another shape
-    assert set(db._compiled[connection]) == {
-        (Session, db._READ, (False,)),
-        (Session, db._WRITE, logged_in),
-        (Session, db._WRITE, anonymous),
-        (Session, db._TOUCH, (False,) * 4),
-    }
-
-
-def test_falls_back_to_the_orm_when_the_sql_cannot_be_reused(db_alias):
-    row = stored()
-    connection = connections[db_alias]
-    db._compiled.pop(connection, None)
-    with mock.patch.object(db, "_compile", return_value=None):
-        loaded = db.SessionStore()._fetch(KEY, timezone.now())
-        assert db.SessionStore()._fetch(KEY, row.expiry) is None
-    assert loaded == Loaded(b"\x00payload\xff", row.last_seen, 7)
-    assert type(loaded.payload) is bytes
-    db._compiled.pop(connection, None)
-
-
-READ_KEY = (Session, db._READ, (False,))
+        assert store._insert(OURS, record(1))
+        assert store._update(OURS, record(2), timezone.now(), 1, "d" * 64)
+    finally:
+        for patch in patches:
+            patch.stop()
+    for writer in writers:
+        writer.assert_called_once_with(Session, connections[db_alias])
+    assert set(db_sql._statements[connections[db_alias]]) == {Session}
 
 
 @pytest.mark.django_db(databases="__all__", transaction=True)
-def test_each_thread_compiles_for_and_reads_on_its_own_connection(db_alias):
+def test_each_thread_writes_for_and_reads_on_its_own_connection(db_alias):
     stored()
     main = connections[db_alias]
-    db.SessionStore()._fetch(KEY, timezone.now())  # compiled on main's connection
+    db.SessionStore()._fetch(KEY, timezone.now())  # written on main's connection
     both_running = threading.Barrier(2, timeout=10)
     seen = {}
     errors = []
@@ -264,12 +334,13 @@ def test_each_thread_compiles_for_and_reads_on_its_own_connection(db_alias):
     def read(name):
         try:
             connection = connections[db_alias]
-            had_entry = connection in db._compiled
+            had_entry = connection in db_sql._statements
             both_running.wait()  # so the two connections exist at the same time
             with CaptureQueriesContext(connection) as ctx:
                 loaded = db.SessionStore()._fetch(KEY, timezone.now())
+            written = db_sql._statements[connection][Session]
             seen[name] = (connection, had_entry, loaded, len(ctx.captured_queries))
-            seen[name] += (db._compiled[connection][READ_KEY],)
+            seen[name] += (written,)
         except Exception as exc:  # reported below, with the thread's traceback
             errors.append(exc)
         finally:
@@ -282,13 +353,13 @@ def test_each_thread_compiles_for_and_reads_on_its_own_connection(db_alias):
         for thread in threads:
             thread.join(20)
     assert not errors, errors
-    (conn_a, had_a, loaded_a, count_a, compiled_a) = seen["a"]
-    (conn_b, had_b, loaded_b, count_b, compiled_b) = seen["b"]
+    (conn_a, had_a, loaded_a, count_a, written_a) = seen["a"]
+    (conn_b, had_b, loaded_b, count_b, written_b) = seen["b"]
+    on_main_written = db_sql._statements[main][Session]
     assert len({id(main), id(conn_a), id(conn_b)}) == 3
     assert not had_a and not had_b  # nothing inherited from another thread
-    assert compiled_a is not compiled_b
-    assert compiled_a is not db._compiled[main][READ_KEY]
-    assert compiled_a.sql == compiled_b.sql == db._compiled[main][READ_KEY].sql
+    assert written_a is not written_b and written_a is not on_main_written
+    assert written_a.read.sql == written_b.read.sql == on_main_written.read.sql
     assert loaded_a == loaded_b and loaded_a is not None and loaded_a.version == 7
     assert count_a == count_b == 1
     assert on_main.captured_queries == []
@@ -299,67 +370,45 @@ def test_each_thread_compiles_for_and_reads_on_its_own_connection(db_alias):
 
 @pytest.mark.parametrize("with_user", [False, True], ids=["anonymous", "user"])
 @pytest.mark.parametrize("old_version", [7, 6, None], ids=["current", "stale", "none"])
-def test_a_write_sends_the_orms_statement_and_changes_the_same_rows(
+def test_a_write_changes_the_row_as_the_orms_does(
     db_alias, user_factory, with_user, old_version
 ):
-    stored(version=7)
-    new = record(8, user_factory().pk if with_user else None)
+    twins(version=7)
+    new = record(8, user_factory().pk if with_user else None, "198.51.100.0", "New")
     now = timezone.now()
-    before = row_of()
-    orm_count, orm_sql, orm_logged = sent(
-        db_alias, lambda: orm_write(KEY, new, now, old_version)
+    orm_written = orm_write(KEY, new, now, old_version)
+    written, executed = sent(
+        db_alias, lambda: db.SessionStore()._update(OURS, new, now, old_version)
     )
-    orm_after = row_of()
-    Session.objects.filter(key_hash=KEY).update(
-        data=before[0], version=7, user_id=None
-    )  # back as it was, for ours
-    written, our_sql, our_logged = sent(
-        db_alias, lambda: db.SessionStore()._update(KEY, new, now, old_version)
-    )
-    compiled = db._compiled_for(
-        db._WRITE, Session, db_alias, (KEY, now, old_version, *db._written(new))
-    )
-    assert compiled is not None
-    assert our_sql == orm_sql == [compiled.sql]
-    assert our_logged == orm_logged
-    assert orm_count == (1 if old_version == 7 else 0)
-    assert written is (orm_count == 1)
-    assert row_of() == orm_after
+    assert executed == [statements(db_alias).write.sql]
+    assert written is orm_written is (old_version == 7)
+    assert raw_row(db_alias, OURS) == raw_row(db_alias, KEY)
     if old_version == 7:
-        assert row_of() == (*new[:7],)
+        assert row_of(OURS) == (*new[:7],)
     else:
-        assert row_of()[5:] == (7, None)
+        assert row_of(OURS)[5:] == (7, None)
+    # A write leaves the client metadata alone.
+    assert Session.objects.get(key_hash=OURS).user_agent == "Old/1.0"
 
 
 def test_the_user_is_written_and_cleared(db_alias, user_factory):
-    stored(version=1)
+    twins(version=1)
     user_id = user_factory().pk
     store = db.SessionStore()
     for version, user in enumerate([user_id, None, user_id, user_id, None], 2):
-        assert store._update(KEY, record(version, user), timezone.now(), version - 1)
-        assert row_of()[5:] == (version, user)
-    # Each shape is the ORM's: Django 5.2 writes "user_id" = NULL into the
-    # SQL, later versions send NULL as a parameter.
-    for version, user in enumerate([None, user_id], 7):
-        now = timezone.now()
-        values = (KEY, now, version - 1, *db._written(record(version, user)))
-        compiled = db._compiled_for(db._WRITE, Session, db_alias, values)
-        rec = record(version, user)
-        _, executed, _ = sent(db_alias, functools.partial(orm_write, KEY, rec, now, 0))
-        assert executed == [compiled.sql]
-        assert store._update(KEY, record(version, user), now, version - 1)
-        assert row_of()[5:] == (version, user)
+        now, new = timezone.now(), record(version, user)
+        assert orm_write(KEY, new, now, version - 1)
+        assert store._update(OURS, new, now, version - 1)
+        assert row_of(OURS)[5:] == (version, user)
+        assert raw_row(db_alias, OURS) == raw_row(db_alias, KEY)
 
 
-def test_the_compiled_write_returns_the_row_count(db_alias):
+def test_a_write_returns_whether_it_found_the_session_at_that_version(db_alias):
     stored(version=7)
     store, now = db.SessionStore(), timezone.now()
-    new = record(8)
-    values = (KEY, now, 7, *db._written(new))
-    compiled = db._compiled_for(db._WRITE, Session, db_alias, values)
-    assert db._run_update(compiled, db_alias, (KEY, now, 6, *db._written(new))) == 0
-    assert db._run_update(compiled, db_alias, values) == 1
-    assert db._run_update(compiled, db_alias, values) == 0  # now at version 8
+    assert store._update(KEY, record(8), now, 6) is False
+    assert store._update(KEY, record(8), now, 7) is True
+    assert store._update(KEY, record(8), now, 7) is False  # now at version 8
     assert store._update(KEY, record(9), now, 8) is True
     assert store._update(KEY, record(10), now, 8) is False
     assert row_of()[5] == 9
@@ -379,120 +428,50 @@ def test_a_touch_or_write_that_changes_nothing_still_finds_the_session(db_alias)
     assert row_of() == (*same[:6], None)
 
 
-def test_an_expired_session_is_never_written_or_touched(db_alias):
+def test_an_expired_session_is_never_written_touched_or_renamed(db_alias):
     row = stored(version=7, expiry_in=timedelta(minutes=1))
-    before = row_of()
+    before = raw_row(db_alias, KEY)
     store = db.SessionStore()
     for now in (row.expiry, row.expiry + timedelta(seconds=1)):  # expiry: exclusive
         assert store._update(KEY, record(8), now, 7) is False
         assert store._bump(KEY, now, now + timedelta(hours=1)) is False
-    assert row_of() == before
+        assert store._update(KEY, record(8), now, 7, "d" * 64) is False
+    assert raw_row(db_alias, KEY) == before
     now = row.expiry - timedelta(microseconds=1)
     assert store._bump(KEY, now, now + timedelta(hours=1)) is True
     assert store._update(KEY, record(8), now, 7) is True
 
 
-def test_a_touch_sends_the_orms_statement_and_moves_the_deadlines(db_alias):
-    stored(version=7)
+def test_a_touch_moves_the_deadlines_as_the_orms_does(db_alias):
+    twins(version=7)
     now = timezone.now()
     expiry = now + timedelta(minutes=30)
-    orm_count, orm_sql, orm_logged = sent(db_alias, lambda: orm_bump(KEY, now, expiry))
-    orm_after = row_of()
-    Session.objects.filter(key_hash=KEY).update(
-        last_seen=now - timedelta(minutes=1), expiry=now + timedelta(hours=1)
+    assert orm_touch(KEY, now, expiry)
+    touched, executed = sent(
+        db_alias, lambda: db.SessionStore()._bump(OURS, now, expiry)
     )
-    touched, our_sql, our_logged = sent(
-        db_alias, lambda: db.SessionStore()._bump(KEY, now, expiry)
-    )
-    compiled = db._compiled_for(db._TOUCH, Session, db_alias, (KEY, now, now, expiry))
-    assert compiled is not None
-    assert our_sql == orm_sql == [compiled.sql]
-    assert our_logged == orm_logged
-    assert orm_count == 1 and touched is True
-    assert row_of() == orm_after
-    assert row_of()[3:5] == (expiry, now)
-    assert row_of()[5] == 7  # a touch leaves the version alone
+    assert touched is True
+    assert executed == [statements(db_alias).touch.sql]
+    assert raw_row(db_alias, OURS) == raw_row(db_alias, KEY)
+    assert row_of(OURS)[3:5] == (expiry, now)
+    assert row_of(OURS)[5] == 7  # a touch leaves the version alone
     assert db.SessionStore()._bump("b" * 64, now, expiry) is False
 
 
-def test_writes_without_use_tz_match_the_orm(db_alias, settings):
-    stored(version=7)
-    db.SessionStore()._update(KEY, record(8), timezone.now(), 7)  # compiled, aware
+def test_writes_and_touches_without_use_tz_match_the_orm(db_alias, settings):
+    twins(version=7)
+    store = db.SessionStore()
+    store._update(OURS, record(8), timezone.now(), 7)  # written, aware
+    Session.objects.filter(key_hash=OURS).update(version=7)
     settings.USE_TZ = False
-    now, new = timezone.now(), record(9)
-    Session.objects.filter(key_hash=KEY).update(version=8)
-    _, _, orm_logged = sent(db_alias, lambda: orm_write(KEY, new, now, 8))
-    orm_after = row_of()
-    Session.objects.filter(key_hash=KEY).update(version=8)
-    _, _, our_logged = sent(
-        db_alias, lambda: db.SessionStore()._update(KEY, new, now, 8)
-    )
-    assert our_logged == orm_logged
-    assert row_of() == orm_after
-    _, _, orm_logged = sent(db_alias, lambda: orm_bump(KEY, now, now))
-    _, _, our_logged = sent(db_alias, lambda: db.SessionStore()._bump(KEY, now, now))
-    assert our_logged == orm_logged
-
-
-@pytest.mark.parametrize("action", ["write", "touch"])
-def test_a_failed_write_marks_the_transaction_for_rollback(db_alias, action):
-    stored(version=7)
-    connection = connections[db_alias]
-    store, now = db.SessionStore(), timezone.now()
-    store._update(KEY, record(8), now, 7)  # compiled, before the failure
-    store._bump(KEY, now, now + timedelta(hours=1))
-
-    def fail(execute, sql, params, many, context):
-        raise DatabaseError("refused")
-
-    with transaction.atomic(using=db_alias):
-        with connection.execute_wrapper(fail), pytest.raises(DatabaseError):
-            if action == "write":
-                store._update(KEY, record(9), now, 8)
-            else:
-                store._bump(KEY, now, now + timedelta(hours=2))
-        assert connection.needs_rollback  # as QuerySet.update leaves it
-    assert row_of()[5] == 8
-
-
-def test_the_orm_update_is_not_used_once_compiled(db_alias):
-    stored(version=7)
-    store, now = db.SessionStore(), timezone.now()
-    with mock.patch.object(QuerySet, "update", side_effect=AssertionError("ORM")):
-        assert store._update(KEY, record(8), now, 7) is True
-        assert store._bump(KEY, now, now + timedelta(hours=1)) is True
-
-
-@pytest.mark.parametrize(
-    "cannot",
-    [
-        pytest.param({"return_value": None}, id="sql-not-reusable"),
-        pytest.param({"side_effect": ValueError("probe")}, id="probe-refused"),
-        pytest.param({"side_effect": ValidationError("probe")}, id="probe-invalid"),
-    ],
-)
-def test_writes_fall_back_to_the_orm_when_the_sql_cannot_be_reused(db_alias, cannot):
-    stored(version=7)
-    connection = connections[db_alias]
-    db._compiled.pop(connection, None)
-    store, now = db.SessionStore(), timezone.now()
-    updates = []
-    update = QuerySet.update
-
-    def orm_update(rows, **fields):
-        updates.append(fields)
-        return update(rows, **fields)
-
-    with (
-        mock.patch.object(db, "_compile", **cannot),
-        mock.patch.object(QuerySet, "update", orm_update),
-    ):
-        assert store._update(KEY, record(8), now, 7) is True
-        assert store._update(KEY, record(9), now, 7) is False
-        assert store._bump(KEY, now, now + timedelta(hours=3)) is True
-    assert len(updates) == 3
-    assert row_of()[3:6] == (now + timedelta(hours=3), now, 8)
-    db._compiled.pop(connection, None)
+    now, new = timezone.now(), record(8)
+    assert timezone.is_naive(new.last_seen)
+    assert orm_write(KEY, new, now, 7)
+    assert store._update(OURS, new, now, 7)
+    assert raw_row(db_alias, OURS) == raw_row(db_alias, KEY)
+    assert orm_touch(KEY, now, now + timedelta(hours=1))
+    assert store._bump(OURS, now, now + timedelta(hours=1))
+    assert raw_row(db_alias, OURS) == raw_row(db_alias, KEY)
 
 
 def test_async_writes_and_touches(db_alias):
@@ -504,3 +483,209 @@ def test_async_writes_and_touches(db_alias):
     assert async_to_sync(store._abump)(KEY, now, expiry) is True
     assert async_to_sync(store._abump)("b" * 64, now, expiry) is False
     assert row_of()[3:6] == (expiry, now, 8)
+
+
+# -- creating and renaming ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "ip, user_agent",
+    [(None, ""), ("203.0.113.0", "Browser/2.0"), ("2001:db8::", "Ü/1")],
+    ids=["no-client", "ipv4", "ipv6"],
+)
+@pytest.mark.parametrize("with_user", [False, True], ids=["anonymous", "user"])
+def test_an_insert_stores_the_row_the_orms_stores(
+    db_alias, user_factory, with_user, ip, user_agent
+):
+    new = record(1, user_factory().pk if with_user else None, ip, user_agent)
+    assert orm_insert(KEY, new)
+    inserted, executed = sent(db_alias, lambda: db.SessionStore()._insert(OURS, new))
+    assert inserted is True
+    assert session_sql(executed) == [statements(db_alias).insert.sql]
+    assert raw_row(db_alias, OURS) == raw_row(db_alias, KEY)
+    session = Session.objects.get(key_hash=OURS)
+    assert (session.ip, session.user_agent) == (ip, user_agent)
+    assert row_of(OURS) == (*new[:7],)
+
+
+def test_an_insert_of_a_taken_hash_is_refused_and_the_transaction_goes_on(db_alias):
+    stored(version=7)
+    before = raw_row(db_alias, KEY)
+    assert orm_insert(KEY, record(1)) is False
+    with transaction.atomic(using=db_alias):
+        assert db.SessionStore()._insert(KEY, record(1)) is False
+        assert db.SessionStore()._insert(OURS, record(1)) is True
+    assert raw_row(db_alias, KEY) == before
+    assert row_of(OURS)[5] == 1
+
+
+@pytest.mark.parametrize("old_version", [7, 6], ids=["current", "stale"])
+def test_a_rename_moves_the_row_as_the_orms_does(db_alias, user_factory, old_version):
+    twins(version=7)
+    user_id = user_factory().pk
+    new = record(8, user_id, "198.51.100.0", "Renamed/1.0")
+    now = timezone.now()
+    orm_renamed = orm_rename(KEY, "b" * 64, new, now, old_version)
+    renamed, executed = sent(
+        db_alias,
+        lambda: db.SessionStore()._update(OURS, new, now, old_version, "d" * 64),
+    )
+    assert session_sql(executed) == [statements(db_alias).rename.sql]
+    assert renamed is orm_renamed is (old_version == 7)
+    if renamed:
+        assert raw_row(db_alias, OURS) is raw_row(db_alias, KEY) is None
+        assert raw_row(db_alias, "d" * 64) == raw_row(db_alias, "b" * 64)
+        assert raw_row(db_alias, "d" * 64)[8] == "Renamed/1.0"
+        assert row_of("d" * 64) == (*new[:7],)
+    else:
+        assert raw_row(db_alias, "d" * 64) is raw_row(db_alias, "b" * 64) is None
+        assert raw_row(db_alias, OURS) == raw_row(db_alias, KEY)
+
+
+def test_a_rename_onto_a_taken_hash_raises_create_error_and_changes_nothing(
+    db_alias,
+):
+    twins(version=7)
+    taken = stored("e" * 64, version=3)
+    before = [raw_row(db_alias, key) for key in (KEY, OURS, taken.key_hash)]
+    now = timezone.now()
+    with pytest.raises(CreateError):
+        orm_rename(KEY, taken.key_hash, record(8), now, 7)
+    with transaction.atomic(using=db_alias):
+        with pytest.raises(CreateError):
+            db.SessionStore()._update(OURS, record(8), now, 7, taken.key_hash)
+        # Inside a transaction, the failed rename had a savepoint of its own.
+        assert db.SessionStore()._update(OURS, record(8), now, 7) is True
+    assert [raw_row(db_alias, key) for key in (KEY, taken.key_hash)] == [
+        before[0],
+        before[2],
+    ]
+    assert row_of(OURS)[5] == 8
+
+
+# -- the ORM's path, and errors ------------------------------------------------------
+
+
+def test_the_orm_does_not_write_or_save_once_the_statements_are_written(db_alias):
+    stored(version=7)
+    store, now = db.SessionStore(), timezone.now()
+    with (
+        mock.patch.object(QuerySet, "update", side_effect=AssertionError("ORM")),
+        mock.patch.object(QuerySet, "values_list", side_effect=AssertionError("ORM")),
+        mock.patch.object(Model, "save", side_effect=AssertionError("ORM")),
+    ):
+        assert store._fetch(KEY, now) is not None
+        assert store._update(KEY, record(8), now, 7) is True
+        assert store._bump(KEY, now, now + timedelta(hours=1)) is True
+        assert store._insert(OURS, record(1)) is True
+        assert store._update(OURS, record(2), now, 1, "d" * 64) is True
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [AttributeError("moved"), TypeError("refused"), NotImplementedError("no")],
+    ids=["attribute-error", "type-error", "not-implemented"],
+)
+@pytest.mark.parametrize("writer", WRITERS)
+def test_a_statement_that_cannot_be_written_goes_through_the_orm(
+    db_alias, writer, failure
+):
+    stored(version=7)
+    store, now = db.SessionStore(), timezone.now()
+    with mock.patch.object(db_sql, writer, side_effect=failure):
+        written = statements(db_alias)
+    unwritten = writer.removeprefix("write_")
+    assert getattr(written, unwritten) is None
+    assert all(
+        getattr(written, name) is not None
+        for name in written._fields
+        if name != unwritten
+    )
+    orm_updates = []
+    update = QuerySet.update
+
+    def counted(rows, **values):
+        orm_updates.append(values)
+        return update(rows, **values)
+
+    with mock.patch.object(QuerySet, "update", counted):
+        assert store._fetch(KEY, now) == Loaded(b"\x00payload\xff", row_of()[4], 7)
+        assert store._fetch(KEY, row_of()[3]) is None
+        assert store._update(KEY, record(8), now, 7) is True
+        assert store._update(KEY, record(9), now, 7) is False
+        assert store._bump(KEY, now, now + timedelta(hours=3)) is True
+        assert store._insert(OURS, record(1)) is True
+        assert store._insert(OURS, record(1)) is False
+        assert store._update(OURS, record(2), now, 1, "d" * 64) is True
+        with pytest.raises(CreateError):
+            store._update(KEY, record(9), now, 8, "d" * 64)
+    assert row_of()[3:6] == (now + timedelta(hours=3), now, 8)
+    assert row_of("d" * 64)[5] == 2
+    expected = {"write": 2, "touch": 1, "rename": 2}.get(unwritten, 0)
+    assert len(orm_updates) == expected
+
+
+def test_a_field_with_a_placeholder_of_its_own_is_left_to_the_orm(db_alias):
+    # user_agent and key_hash, among the columns an insert or a rename sets.
+    with mock.patch.object(
+        CharField, "get_placeholder", create=True, return_value="%s"
+    ):
+        written = statements(db_alias)
+    assert written.insert is None and written.rename is None
+    assert None not in (written.read, written.write, written.touch)
+
+
+@pytest.mark.parametrize("action", ["read", "write", "touch", "insert", "rename"])
+def test_an_error_running_a_statement_propagates(db_alias, action):
+    stored(version=7)
+    connection = connections[db_alias]
+    store, now = db.SessionStore(), timezone.now()
+    statements(db_alias)
+    calls = []
+
+    def fail(execute, sql, params, many, context):
+        if SESSION_TABLE not in sql:
+            return execute(sql, params, many, context)  # the savepoints
+        calls.append(sql)
+        raise OperationalError("refused")
+
+    run = {
+        "read": lambda: store._fetch(KEY, now),
+        "write": lambda: store._update(KEY, record(8), now, 7),
+        "touch": lambda: store._bump(KEY, now, now + timedelta(hours=1)),
+        "insert": lambda: store._insert(OURS, record(1)),
+        "rename": lambda: store._update(KEY, record(8), now, 7, "d" * 64),
+    }[action]
+    with connection.execute_wrapper(fail), pytest.raises(OperationalError) as raised:
+        run()
+    # Raised as it came, not answered by the ORM's statement instead, and
+    # classified as an outage (a 503) by the engine.
+    assert calls == [getattr(statements(db_alias), action).sql]
+    assert db.SessionStore.is_unavailable(raised.value)
+
+
+@pytest.mark.parametrize("action", ["write", "touch", "insert", "rename"])
+def test_a_failed_write_marks_the_transaction_for_rollback(db_alias, action):
+    stored(version=7)
+    connection = connections[db_alias]
+    store, now = db.SessionStore(), timezone.now()
+    statements(db_alias)
+
+    def fail(execute, sql, params, many, context):
+        if SESSION_TABLE not in sql:
+            return execute(sql, params, many, context)  # the savepoints
+        raise DatabaseError("refused")
+
+    run = {
+        "write": lambda: store._update(KEY, record(9), now, 7),
+        "touch": lambda: store._bump(KEY, now, now + timedelta(hours=2)),
+        "insert": lambda: store._insert(OURS, record(1)),
+        "rename": lambda: store._update(KEY, record(9), now, 7, "d" * 64),
+    }[action]
+    with transaction.atomic(using=db_alias):
+        with connection.execute_wrapper(fail), pytest.raises(DatabaseError):
+            run()
+        # As QuerySet.update and Model.save leave it (the insert and the
+        # rename roll back their own savepoint).
+        assert connection.needs_rollback is (action in ("write", "touch"))
+    assert row_of()[5] == 7
