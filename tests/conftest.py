@@ -1,9 +1,11 @@
 import os
+from contextlib import nullcontext
 from urllib.parse import urlsplit
 
 import pytest
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS
+from django.test.utils import override_settings
 
 from tests import views
 from tests.engines import ENGINES, use_engine
@@ -35,7 +37,8 @@ def postgresql_server():
         if str(server.port) != str(db["PORT"]):
             # The chosen port was taken meanwhile. No connection exists yet,
             # and connections[...] shares these dicts, so updating them
-            # suffices; the other aliases on this server move along.
+            # suffices; the other aliases on this server move along. (Not
+            # override_settings: connections never read DATABASES again.)
             for other in settings.DATABASES.values():
                 if other is not db and other.get("PORT") == db["PORT"]:
                     other["PORT"] = str(server.port)
@@ -81,12 +84,17 @@ def redis_server():
         yield server
         return
     with server.start() as server:
+        moved = nullcontext()
         if server.port != url.port:
-            # No cache connection exists yet, and caches[...] reads this dict.
-            settings.TEST_REDIS_URL = server.url
-            settings.CACHES["redis"]["LOCATION"] = server.url
+            # The chosen port was taken meanwhile: for the whole run, through
+            # an override like any other (caches[...] follows CACHES).
+            redis = {**settings.CACHES["redis"], "LOCATION": server.url}
+            moved = override_settings(
+                TEST_REDIS_URL=server.url, CACHES={**settings.CACHES, "redis": redis}
+            )
             os.environ[port_variable("redis")] = str(server.port)
-        yield server
+        with moved:
+            yield server
 
 
 def pytest_configure(config):
