@@ -3,6 +3,7 @@ from contextlib import nullcontext
 from urllib.parse import urlsplit
 
 import pytest
+import time_machine
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS
 from django.test.utils import override_settings
@@ -12,6 +13,7 @@ from tests.engines import ENGINES, use_engine
 from tests.factories import UserFactory
 from tests.routers import use_database
 from tests.servers import MariaDBServer, PostgresServer, RedisServer, port_variable
+from tests.utils import START
 from tests.utils import count_session_queries as _count_session_queries
 
 # db_alias ids -> database aliases in tests/settings.py
@@ -125,6 +127,20 @@ def db_alias(request):
     """
     with use_database(DATABASE_ALIASES[request.param]) as alias:
         yield alias
+
+
+@pytest.fixture
+def store_class(engine):
+    """The ``SessionStore`` class of the engine under test."""
+    return engine.store_class
+
+
+@pytest.fixture
+def clock():
+    """The application's clock stopped at ``tests.utils.START``; the test moves
+    it (``clock.shift(...)``, ``clock.move_to(...)``)."""
+    with time_machine.travel(START, tick=False) as traveller:
+        yield traveller
 
 
 @pytest.fixture

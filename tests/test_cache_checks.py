@@ -1,16 +1,13 @@
 """System checks for the cache engines."""
 
 from scs_django.checks import check_cache
+from tests.utils import ids_and_messages
 
 REDIS = {
     "BACKEND": "django_redis.cache.RedisCache",
     "LOCATION": "redis://127.0.0.1:1/0",
 }
 LOCMEM = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
-
-
-def ids_and_messages(messages):
-    return [(m.id, m.msg) for m in messages]
 
 
 def test_db_engine_needs_no_cache(settings):

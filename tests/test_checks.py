@@ -4,10 +4,7 @@ import pytest
 from django.core import checks
 
 from scs_django.checks import check_engine, check_settings
-
-
-def ids_and_messages(messages):
-    return [(m.id, m.msg) for m in messages]
+from tests.utils import ids_and_messages
 
 
 def test_default_configuration_is_clean(settings):

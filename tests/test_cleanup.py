@@ -3,12 +3,10 @@
 import io
 import re
 from contextlib import contextmanager, nullcontext
-from datetime import datetime, timedelta
-from datetime import timezone as dt_timezone
+from datetime import timedelta
 from unittest import mock
 
 import pytest
-import time_machine
 from django.core.management import CommandError, call_command, get_commands
 from django.db import OperationalError, connections
 from django.test.utils import CaptureQueriesContext
@@ -17,10 +15,10 @@ from scs_django import cleanup
 from scs_django.backends.db import SessionStore
 from scs_django.cleanup import delete_expired
 from scs_django.models import Session
+from tests.utils import START, Tty
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 
-START = datetime(2026, 3, 2, 9, 0, tzinfo=dt_timezone.utc)
 HOUR = timedelta(hours=1)
 SUMMARY = re.compile(r"deleted (\d+) expired sessions in \d+\.\d\ds; (\d+) left")
 
@@ -28,12 +26,6 @@ SUMMARY = re.compile(r"deleted (\d+) expired sessions in \d+\.\d\ds; (\d+) left"
 @pytest.fixture(autouse=True)
 def one_hour_sessions(settings):
     settings.SCS = {"ABSOLUTE_TIMEOUT": 3600}
-
-
-@pytest.fixture
-def clock():
-    with time_machine.travel(START, tick=False) as traveller:
-        yield traveller
 
 
 def store_session(value="x"):
@@ -53,11 +45,6 @@ def make_expired(clock, count):
     stores = [store_session() for _ in range(count)]
     clock.move_to(START + HOUR)
     return stores
-
-
-class Tty(io.StringIO):
-    def isatty(self):
-        return True
 
 
 @contextmanager

@@ -2,11 +2,9 @@
 
 import io
 import re
-from datetime import datetime, timedelta
-from datetime import timezone as dt_timezone
+from datetime import timedelta
 
 import pytest
-import time_machine
 from django.conf import settings as django_settings
 from django.core.management import CommandError, call_command
 from django.db import connections
@@ -17,6 +15,7 @@ from scs_django.backends.db import SessionStore
 from scs_django.importer import import_django_sessions
 from scs_django.models import Session
 from tests.factories import PASSWORD
+from tests.utils import START, Tty, client_with, every_cell, ids_and_messages
 
 pytestmark = [
     pytest.mark.django_db(databases="__all__"),
@@ -26,7 +25,6 @@ pytestmark = [
 ]
 
 COOKIE = django_settings.SESSION_COOKIE_NAME
-START = datetime(2026, 3, 2, 9, 0, tzinfo=dt_timezone.utc)
 DAY = timedelta(days=1)
 SUMMARY = re.compile(
     r"imported (\d+) sessions from django_session in \d+\.\d\ds; "
@@ -68,12 +66,6 @@ def django_table(db_alias):
     return db_alias
 
 
-@pytest.fixture
-def clock():
-    with time_machine.travel(START, tick=False) as traveller:
-        yield traveller
-
-
 def log_in_with_django(client, user):
     """Log ``user`` in on a server still running Django's engine; ``client``, the
     browser, keeps the cookie it got there. Returns the Django session key."""
@@ -100,14 +92,6 @@ def run_import(*args):
     out = io.StringIO()
     call_command("scs_import_sessions", *args, stdout=out)
     return out.getvalue().splitlines()
-
-
-def every_cell(alias):
-    with connections[alias].cursor() as cursor:
-        cursor.execute("SELECT * FROM scs_django_session")
-        for row in cursor.fetchall():
-            for cell in row:
-                yield bytes(cell) if isinstance(cell, memoryview) else cell
 
 
 def test_a_user_logged_in_under_django_stays_logged_in_after_the_switch(
@@ -279,8 +263,7 @@ def test_saved_after_leaves_out_sessions_ended_after_the_first_run(
         tokens.hash_token(straggler)
     }
     # Whoever kept a copy of the logged-out cookie gets nothing back.
-    thief = Client()
-    thief.cookies[COOKIE] = key
+    thief = client_with(key)
     assert not thief.get("/read/").wsgi_request.user.is_authenticated
 
 
@@ -296,10 +279,6 @@ def test_dry_run_writes_nothing(client, django_table, user_factory, clock):
 
 
 def test_progress_on_a_terminal(client, django_table, user_factory, clock):
-    class Tty(io.StringIO):
-        def isatty(self):
-            return True
-
     for _ in range(3):
         log_in_with_django(client, user_factory())
     out = Tty()
@@ -334,7 +313,7 @@ def test_accept_legacy_tokens_must_be_a_bool(settings):
     from scs_django.checks import check_settings
 
     settings.SCS = {"ACCEPT_LEGACY_TOKENS": "yes"}
-    assert [(m.id, m.msg) for m in check_settings()] == [
+    assert ids_and_messages(check_settings()) == [
         (
             "scs_django.E002",
             "SCS[\"ACCEPT_LEGACY_TOKENS\"] is 'yes'; it must be True or False.",

@@ -1,29 +1,18 @@
 """Optional client metadata: IP address and user agent, off by default."""
 
 import pytest
-from django.conf import settings as django_settings
 from django.test import RequestFactory
 
-from scs_django import metadata, sessions, tokens
+from scs_django import metadata, sessions
 from scs_django.checks import check_settings
-from scs_django.models import Session
-from tests.factories import PASSWORD
+from tests.utils import ids_and_messages, post_login, row_of
 
-COOKIE = django_settings.SESSION_COOKIE_NAME
 IPV6 = "2001:db8:1234:5678:9abc:def0:1234:5678"
 
 
-def row_of(client):
-    return Session.objects.get(key_hash=tokens.hash_token(client.cookies[COOKIE].value))
-
-
 def login(client, user, **meta):
-    response = client.post(
-        "/accounts/login/",
-        {"username": user.username, "password": PASSWORD},
-        **meta,
-    )
-    assert response.status_code == 302
+    """Log in with ``meta`` in the WSGI environ; the row of the new session."""
+    assert post_login(client, user, **meta).status_code == 302
     return row_of(client)
 
 
@@ -213,7 +202,7 @@ def test_metadata_settings_are_checked(settings):
         "TRUSTED_PROXY_HEADER": "X-Forwarded-For",
         "TRUSTED_PROXY_COUNT": 0,
     }
-    assert [(m.id, m.msg) for m in check_settings()] == [
+    assert ids_and_messages(check_settings()) == [
         ("scs_django.E002", "SCS[\"RECORD_IP\"] is 'yes'; it must be True or False."),
         ("scs_django.E002", 'SCS["IP_FULL"] is 1; it must be True or False.'),
         (

@@ -2,26 +2,14 @@
 
 import pytest
 from django.conf import settings as django_settings
-from django.db import connections
 
 from scs_django import tokens
 from tests.factories import PASSWORD
+from tests.utils import every_cell
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 
 COOKIE = django_settings.SESSION_COOKIE_NAME
-
-
-def every_cell(alias):
-    with connections[alias].cursor() as cursor:
-        cursor.execute("SELECT * FROM scs_django_session")
-        rows = cursor.fetchall()
-    assert rows, "expected stored sessions"
-    for row in rows:
-        for cell in row:
-            if isinstance(cell, memoryview):
-                cell = bytes(cell)
-            yield cell
 
 
 def test_no_column_holds_a_cookie_value(client, db_alias, user_factory):

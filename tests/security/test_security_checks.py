@@ -19,6 +19,7 @@ from scs_django.checks import (
     check_idle_timeout_deploy,
     check_serializer,
 )
+from tests.utils import ids_and_messages
 
 
 class PickleSerializer:
@@ -47,8 +48,13 @@ def secure_defaults(settings):
     settings.SCS = {"IDLE_TIMEOUT": 1800}
 
 
-def ids_and_messages(messages):
-    return [(m.id, m.msg) for m in messages]
+def scs_security_ids(include_deployment_checks):
+    """The ids of scs_django's messages among the security checks."""
+    found = checks.run_checks(
+        tags=[checks.Tags.security],
+        include_deployment_checks=include_deployment_checks,
+    )
+    return sorted(m.id for m in found if m.id.startswith("scs_django."))
 
 
 def test_secure_configuration_is_clean():
@@ -80,16 +86,8 @@ def test_cookie_without_secure_or_httponly_under_check_deploy(settings):
 def test_cookie_warnings_run_only_with_deploy(settings):
     settings.SESSION_COOKIE_SECURE = False
     settings.SESSION_COOKIE_HTTPONLY = False
-
-    def ours(include_deployment_checks):
-        found = checks.run_checks(
-            tags=[checks.Tags.security],
-            include_deployment_checks=include_deployment_checks,
-        )
-        return sorted(m.id for m in found if m.id.startswith("scs_django."))
-
-    assert ours(False) == []
-    assert ours(True) == ["scs_django.W020", "scs_django.W021"]
+    assert scs_security_ids(False) == []
+    assert scs_security_ids(True) == ["scs_django.W020", "scs_django.W021"]
 
 
 def test_check_deploy_command_reports_them(settings):
@@ -123,16 +121,8 @@ def test_no_idle_timeout_under_check_deploy(settings, scs, absolute):
 
 def test_no_idle_timeout_is_reported_only_with_deploy(settings):
     settings.SCS = {}
-
-    def ours(include_deployment_checks):
-        found = checks.run_checks(
-            tags=[checks.Tags.security],
-            include_deployment_checks=include_deployment_checks,
-        )
-        return sorted(m.id for m in found if m.id.startswith("scs_django."))
-
-    assert ours(False) == []
-    assert ours(True) == ["scs_django.W023"]
+    assert scs_security_ids(False) == []
+    assert scs_security_ids(True) == ["scs_django.W023"]
     err = io.StringIO()
     call_command(
         "check", "--deploy", "--tag", "security", stdout=io.StringIO(), stderr=err
