@@ -4,19 +4,17 @@ import re
 from datetime import timedelta
 
 import pytest
-from django.conf import settings as django_settings
 from django.contrib.auth import SESSION_KEY
 from django.contrib.auth.models import Permission
 from django.test import Client
 from django.utils import timezone
 
-from scs_django import tokens
 from scs_django.backends.db import SessionStore
 from scs_django.models import Session
+from tests.utils import logged_in, row_of, token_of, user_of
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 
-COOKIE = django_settings.SESSION_COOKIE_NAME
 URL = "/admin/scs_django/session/"
 SECRET = "the-secret-session-value"
 HEX64 = re.compile(r"[0-9a-f]{64}")
@@ -25,9 +23,7 @@ HEX64 = re.compile(r"[0-9a-f]{64}")
 @pytest.fixture
 def staff(db_alias, user_factory):
     """A logged-in superuser's client."""
-    client = Client()
-    client.force_login(user_factory(is_staff=True, is_superuser=True))
-    return client
+    return logged_in(user_factory(is_staff=True, is_superuser=True))
 
 
 def device(user=None):
@@ -39,20 +35,8 @@ def device(user=None):
     return client
 
 
-def token_of(client):
-    return client.cookies[COOKIE].value
-
-
-def row_of(client):
-    return Session.objects.get(key_hash=tokens.hash_token(token_of(client)))
-
-
 def prefix_of(client):
     return row_of(client).key_hash[:8]
-
-
-def user_of(client):
-    return client.get("/read/").json()["user"]
 
 
 def page(client, url=URL, **params):
@@ -187,8 +171,7 @@ def test_revoke_all_sessions_of_the_selected_users(staff, user_factory):
 def test_revoking_needs_the_delete_permission(user_factory):
     viewer = user_factory(is_staff=True)
     viewer.user_permissions.add(Permission.objects.get(codename="view_session"))
-    client = Client()
-    client.force_login(viewer)
+    client = logged_in(viewer)
     laptop = device(user_factory())
     html = page(client)
     assert prefix_of(laptop) in html
@@ -234,9 +217,7 @@ def viewer(db_alias, user_factory):
     """A logged-in client of a staff user who may only view sessions."""
     user = user_factory(is_staff=True)
     user.user_permissions.add(Permission.objects.get(codename="view_session"))
-    client = Client()
-    client.force_login(user)
-    return client
+    return logged_in(user)
 
 
 def answer(client, query):

@@ -6,11 +6,11 @@ them as such.
 """
 
 import pytest
-from django.test import Client
 
 from scs_django import tokens
 from scs_django.backends import db
 from scs_django.models import Session
+from tests.utils import logged_in
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 
@@ -20,9 +20,7 @@ URL = "/admin/scs_django/session/"
 @pytest.fixture
 def staff(engine, user_factory):
     """A superuser's client, logged in on the engine under test."""
-    client = Client()
-    client.force_login(user_factory(is_staff=True, is_superuser=True))
-    return client
+    return logged_in(user_factory(is_staff=True, is_superuser=True))
 
 
 def leftover_row():

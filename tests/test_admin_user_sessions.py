@@ -7,12 +7,12 @@ from django.contrib.admin import AdminSite
 from django.contrib.auth.admin import UserAdmin
 from django.contrib.auth.models import Permission, User
 from django.core.exceptions import PermissionDenied
-from django.test import Client, RequestFactory
+from django.test import RequestFactory
 from django.urls import reverse
 
 from scs_django import tokens
 from scs_django.admin import UserSessionsAdminMixin
-from tests.factories import PASSWORD
+from tests.utils import hash_of, logged_in_by_form, user_of
 
 pytestmark = [
     pytest.mark.django_db(databases="__all__"),
@@ -25,12 +25,6 @@ COOKIE = django_settings.SESSION_COOKIE_NAME
 USERS = "/users-admin/auth/user/"  # tests/user_admin_urls.py
 
 
-def logged_in(user):
-    client = Client()
-    client.post("/accounts/login/", {"username": user.username, "password": PASSWORD})
-    return client
-
-
 @pytest.fixture
 def owner(user_factory):
     return user_factory()
@@ -38,7 +32,7 @@ def owner(user_factory):
 
 @pytest.fixture
 def admin_client(user_factory):
-    return logged_in(user_factory(is_staff=True, is_superuser=True))
+    return logged_in_by_form(user_factory(is_staff=True, is_superuser=True))
 
 
 def staff_with(user_factory, *permissions):
@@ -49,16 +43,17 @@ def staff_with(user_factory, *permissions):
         user.user_permissions.add(
             Permission.objects.get(content_type__app_label=app_label, codename=codename)
         )
-    return logged_in(user)
+    return logged_in_by_form(user)
 
 
-def page(owner):
+def url_of(owner):
+    """The admin page of ``owner``'s sessions."""
     return reverse("admin:scs_django_session_user", args=[owner.pk])
 
 
 def test_lists_the_users_sessions_without_tokens(engine, owner, admin_client):
-    laptop, phone = logged_in(owner), logged_in(owner)
-    response = admin_client.get(page(owner))
+    laptop, phone = logged_in_by_form(owner), logged_in_by_form(owner)
+    response = admin_client.get(url_of(owner))
     assert response.status_code == 200
     html = response.content.decode()
     for client in (laptop, phone):
@@ -71,40 +66,40 @@ def test_lists_the_users_sessions_without_tokens(engine, owner, admin_client):
 
 
 def test_revoke_one_session(engine, owner, admin_client):
-    laptop, phone = logged_in(owner), logged_in(owner)
-    prefix = tokens.hash_token(phone.cookies[COOKIE].value)[:8]
-    response = admin_client.post(page(owner), {"session": prefix})
+    laptop, phone = logged_in_by_form(owner), logged_in_by_form(owner)
+    prefix = hash_of(phone)[:8]
+    response = admin_client.post(url_of(owner), {"session": prefix})
     assert response.status_code == 302
-    assert phone.get("/read/").json()["user"] is None
-    assert laptop.get("/read/").json()["user"] == str(owner.pk)
+    assert user_of(phone) is None
+    assert user_of(laptop) == str(owner.pk)
 
 
 def test_revoke_all_sessions_of_the_user(engine, owner, admin_client):
-    laptop, phone = logged_in(owner), logged_in(owner)
-    admin_client.post(page(owner), {"session": "all-others"})
-    assert laptop.get("/read/").json()["user"] is None
-    assert phone.get("/read/").json()["user"] is None
-    assert admin_client.get(page(owner)).status_code == 200  # the admin stays in
+    laptop, phone = logged_in_by_form(owner), logged_in_by_form(owner)
+    admin_client.post(url_of(owner), {"session": "all-others"})
+    assert user_of(laptop) is None
+    assert user_of(phone) is None
+    assert admin_client.get(url_of(owner)).status_code == 200  # the admin stays in
 
 
 def test_a_bad_prefix_is_a_message_not_an_error(engine, owner, admin_client):
-    logged_in(owner)
-    response = admin_client.post(page(owner), {"session": "zz"}, follow=True)
+    logged_in_by_form(owner)
+    response = admin_client.post(url_of(owner), {"session": "zz"}, follow=True)
     assert response.status_code == 200
     assert len(response.context["sessions"]) == 1
 
 
 def test_staff_without_permission_cannot_revoke(engine, owner, user_factory):
-    phone = logged_in(owner)
-    staff = logged_in(user_factory(is_staff=True))
-    assert staff.get(page(owner)).status_code == 403
-    prefix = tokens.hash_token(phone.cookies[COOKIE].value)[:8]
-    assert staff.post(page(owner), {"session": prefix}).status_code == 403
-    assert phone.get("/read/").json()["user"] == str(owner.pk)
+    phone = logged_in_by_form(owner)
+    staff = logged_in_by_form(user_factory(is_staff=True))
+    assert staff.get(url_of(owner)).status_code == 403
+    prefix = hash_of(phone)[:8]
+    assert staff.post(url_of(owner), {"session": prefix}).status_code == 403
+    assert user_of(phone) == str(owner.pk)
 
 
 def test_user_admin_mixin_action(engine, owner, user_factory):
-    phone = logged_in(owner)
+    phone = logged_in_by_form(owner)
 
     class SessionsUserAdmin(UserSessionsAdminMixin, UserAdmin):
         pass
@@ -115,7 +110,7 @@ def test_user_admin_mixin_action(engine, owner, user_factory):
     request.session = engine.store_class()
     request._messages = type("Messages", (), {"add": lambda *a, **k: None})()
     model_admin.revoke_all_sessions(request, User.objects.filter(pk=owner.pk))
-    assert phone.get("/read/").json()["user"] is None
+    assert user_of(phone) is None
 
 
 def offered_actions(client, url):
@@ -139,10 +134,10 @@ def revoke_users_in_user_admin(client, *users):
 @pytest.mark.urls("tests.user_admin_urls")
 def test_user_admin_action_needs_the_delete_session_permission(engine, user_factory):
     boss = user_factory(is_staff=True, is_superuser=True)
-    boss_laptop = logged_in(boss)
+    boss_laptop = logged_in_by_form(boss)
     viewer = staff_with(user_factory, "auth.view_user")
     revoke_users_in_user_admin(viewer, boss)
-    assert boss_laptop.get("/read/").json()["user"] == str(boss.pk)
+    assert user_of(boss_laptop) == str(boss.pk)
     assert "revoke_all_sessions" not in offered_actions(viewer, USERS)
     assert "revoke_all_sessions" not in viewer.get(USERS).content.decode()
 
@@ -150,13 +145,13 @@ def test_user_admin_action_needs_the_delete_session_permission(engine, user_fact
     assert "revoke_all_sessions" in offered_actions(revoker, USERS)
     response = revoke_users_in_user_admin(revoker, boss)
     assert response.status_code == 302
-    assert boss_laptop.get("/read/").json()["user"] is None
+    assert user_of(boss_laptop) is None
 
 
 def test_user_admin_action_called_without_permission_is_refused(
     engine, owner, user_factory
 ):
-    phone = logged_in(owner)
+    phone = logged_in_by_form(owner)
 
     class SessionsUserAdmin(UserSessionsAdminMixin, UserAdmin):
         pass
@@ -169,22 +164,22 @@ def test_user_admin_action_called_without_permission_is_refused(
     request._messages = type("Messages", (), {"add": lambda *a, **k: None})()
     with pytest.raises(PermissionDenied):
         model_admin.revoke_all_sessions(request, User.objects.filter(pk=owner.pk))
-    assert phone.get("/read/").json()["user"] == str(owner.pk)
+    assert user_of(phone) == str(owner.pk)
 
 
 def test_view_permission_shows_the_page_without_revoke_buttons(
     engine, owner, user_factory
 ):
-    phone = logged_in(owner)
+    phone = logged_in_by_form(owner)
     viewer = staff_with(user_factory, "scs_django.view_session")
-    response = viewer.get(page(owner))
+    response = viewer.get(url_of(owner))
     assert response.status_code == 200
     assert len(response.context["sessions"]) == 1
     assert response.context["can_revoke"] is False
     html = response.content.decode()
     assert 'name="session"' not in html
     assert "Revoke" not in html
-    prefix = tokens.hash_token(phone.cookies[COOKIE].value)[:8]
+    prefix = hash_of(phone)[:8]
     for session in (prefix, "all-others"):
-        assert viewer.post(page(owner), {"session": session}).status_code == 403
-    assert phone.get("/read/").json()["user"] == str(owner.pk)
+        assert viewer.post(url_of(owner), {"session": session}).status_code == 403
+    assert user_of(phone) == str(owner.pk)

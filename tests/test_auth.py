@@ -8,24 +8,17 @@ from django.test import AsyncClient, Client
 from scs_django import tokens
 from scs_django.models import Session
 from tests.factories import PASSWORD
+from tests.utils import client_with, logged_in, post_login, token_of
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 
 COOKIE = django_settings.SESSION_COOKIE_NAME
 
 
-def token_of(client):
-    return client.cookies[COOKIE].value
-
-
-def is_live(token):
+def token_is_live(token):
+    """Whether the db engine still holds a row for ``token``, which the client
+    that had it may have replaced since (``tests.utils.is_live`` takes a client)."""
     return Session.objects.filter(key_hash=tokens.hash_token(token)).exists()
-
-
-def post_login(client, user, password=PASSWORD):
-    return client.post(
-        "/accounts/login/", {"username": user.username, "password": password}
-    )
 
 
 def test_client_login_gives_a_logged_in_session(client, db_alias, user_factory):
@@ -63,11 +56,10 @@ def test_login_form_renews_the_token_and_keeps_the_anonymous_data(
     assert response.status_code == 302
     logged_in = token_of(client)
     assert logged_in != anonymous
-    assert not is_live(anonymous)
+    assert not token_is_live(anonymous)
     assert client.get("/read/").json() == {"value": "cart", "user": str(user.pk)}
     # The planted anonymous token is dead for anyone who kept it.
-    attacker = Client()
-    attacker.cookies[COOKIE] = anonymous
+    attacker = client_with(anonymous)
     assert attacker.get("/read/").json() == {"value": None, "user": None}
 
 
@@ -78,7 +70,7 @@ def test_failed_login_changes_nothing(client, db_alias, user_factory):
     response = post_login(client, user, password="wrong")
     assert response.status_code == 200
     assert COOKIE not in response.cookies
-    assert is_live(anonymous)
+    assert token_is_live(anonymous)
 
 
 def test_logging_in_again_as_the_same_user_still_renews(client, db_alias, user_factory):
@@ -88,7 +80,7 @@ def test_logging_in_again_as_the_same_user_still_renews(client, db_alias, user_f
     post_login(client, user)
     second = token_of(client)
     assert second != first
-    assert not is_live(first)
+    assert not token_is_live(first)
     assert client.get("/read/").json()["user"] == str(user.pk)
 
 
@@ -112,7 +104,7 @@ def test_another_user_logging_in_on_top_gets_an_empty_session(
     alice_token = token_of(client)
     post_login(client, bob)
     assert client.get("/read/").json() == {"value": None, "user": str(bob.pk)}
-    assert not is_live(alice_token)
+    assert not token_is_live(alice_token)
 
 
 def test_login_restarts_the_absolute_lifetime(client, db_alias, settings, user_factory):
@@ -135,18 +127,16 @@ def test_logout_view_ends_the_session_server_side(client, db_alias, user_factory
     token = token_of(client)
     response = client.post("/accounts/logout/")
     assert response.status_code in (200, 302)
-    assert not is_live(token)
+    assert not token_is_live(token)
     assert response.cookies[COOKIE]["max-age"] == 0
-    replay = Client()
-    replay.cookies[COOKIE] = token
+    replay = client_with(token)
     assert replay.get("/read/").json()["user"] is None
 
 
 def test_password_change_keeps_this_session_logged_in(client, db_alias, user_factory):
     user = user_factory()
     client.force_login(user)
-    other = Client()
-    other.force_login(user)
+    other = logged_in(user)
     before = token_of(client)
     response = client.post(
         "/accounts/password_change/",

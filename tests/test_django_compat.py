@@ -7,11 +7,12 @@ import logging
 import pytest
 from django.conf import settings as django_settings
 from django.http import HttpResponse, JsonResponse
-from django.test import Client, RequestFactory
+from django.test import RequestFactory
 
 from scs_django import tokens
 from scs_django.middleware import SessionMiddleware
 from tests.factories import PASSWORD
+from tests.utils import client_with, post_login, user_of
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 
@@ -125,16 +126,8 @@ def djangos_middleware(settings, engine):
     return engine
 
 
-def post_login(client, user):
-    return client.post(
-        "/accounts/login/", {"username": user.username, "password": PASSWORD}
-    )
-
-
 def logged_in_as(token):
-    client = Client()
-    client.cookies[COOKIE] = token
-    return client.get("/read/").json()["user"]
+    return user_of(client_with(token))
 
 
 def test_login_behind_djangos_middleware(djangos_middleware, client, user_factory):

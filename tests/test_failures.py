@@ -7,6 +7,7 @@ from django.conf import settings as django_settings
 from django.db import OperationalError
 
 from scs_django.backends.db import SessionStore
+from tests.utils import start_session
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 
@@ -19,8 +20,7 @@ def broken(*args, **kwargs):
 
 @pytest.fixture
 def session_token(client, db_alias):
-    client.get("/write/", {"value": "kept"})
-    return client.cookies[COOKIE].value
+    return start_session(client, "kept")
 
 
 @pytest.mark.parametrize(

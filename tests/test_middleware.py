@@ -7,15 +7,11 @@ from django.conf import settings as django_settings
 from django.test import AsyncClient
 
 from scs_django import tokens
+from tests.utils import start_session
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 
 COOKIE = django_settings.SESSION_COOKIE_NAME
-
-
-def start_session(client, value="cart"):
-    client.get("/write/", {"value": value})
-    return client.cookies[COOKIE].value
 
 
 def test_new_session_cookie_has_the_configured_attributes(client, engine, settings):

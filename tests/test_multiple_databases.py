@@ -22,8 +22,8 @@ from scs_django import sessions, tokens
 from scs_django.importer import import_django_sessions
 from scs_django.models import Session
 from tests.engines import use_engine
-from tests.factories import PASSWORD
 from tests.routers import SPLITS, AuthRouter, use_database
+from tests.utils import client_with, hash_of, logged_in_by_form, user_of
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 
@@ -54,25 +54,8 @@ def split(request, settings):
         yield router
 
 
-def log_in(user):
-    """A browser that signed in through the login form."""
-    client = Client()
-    response = client.post(
-        "/accounts/login/", {"username": user.username, "password": PASSWORD}
-    )
-    assert response.status_code == 302, response.content
-    return client
-
-
-def user_of(client):
-    return client.get("/read/").json()["user"]
-
-
-def key_hash_of(client):
-    return tokens.hash_token(client.cookies[COOKIE].value)
-
-
-def stored(router, **filters):
+def session_rows(router, **filters):
+    """The rows of the session table in the router's sessions database."""
     return Session.objects.using(router.sessions).filter(**filters)
 
 
@@ -103,12 +86,12 @@ def test_login_and_request_session_work_with_the_session_in_its_own_database(
     split, user_factory
 ):
     user = user_factory()
-    browser = log_in(user)
+    browser = logged_in_by_form(user)
 
     assert user_of(browser) == str(user.pk)
     assert browser.get("/write/", {"value": "kept"}).status_code == 200
     assert browser.get("/read/").json() == {"value": "kept", "user": str(user.pk)}
-    row = stored(split).get(key_hash=key_hash_of(browser))
+    row = session_rows(split).get(key_hash=hash_of(browser))
     assert row.user_id == user.pk
     # The relation still works; the user comes from the users' database.
     assert row.user == user
@@ -117,8 +100,8 @@ def test_login_and_request_session_work_with_the_session_in_its_own_database(
 
 def test_listing_and_revoking_a_users_sessions(split, user_factory):
     user, bystander = user_factory(), user_factory()
-    phone, laptop = log_in(user), log_in(user)
-    unrelated = log_in(bystander)
+    phone, laptop = logged_in_by_form(user), logged_in_by_form(user)
+    unrelated = logged_in_by_form(bystander)
 
     listed = laptop.get("/my-sessions/").json()["sessions"]
     assert len(listed) == 2
@@ -137,28 +120,32 @@ def test_deleting_a_user_ends_their_sessions_and_removes_their_rows(
 ):
     user, bystander = user_factory(), user_factory()
     user_id = user.pk
-    log_in(user)
+    logged_in_by_form(user)
     with time_machine.travel(timezone.now() + LATER, tick=False):
         # One row long expired, one live: with the foreign key gone, nothing
         # but scs_django removes either.
-        live = log_in(user)
-        unrelated = log_in(bystander)
-        assert stored(split, user_id=user_id).count() == 2
+        live = logged_in_by_form(user)
+        unrelated = logged_in_by_form(bystander)
+        assert session_rows(split, user_id=user_id).count() == 2
         user.delete()
         assert user_of(live) is None
-        assert not stored(split, user_id=user_id).exists()
+        assert not session_rows(split, user_id=user_id).exists()
         assert user_of(unrelated) == str(bystander.pk)
 
 
 def test_deleting_users_with_a_queryset_ends_each_ones_sessions(split, user_factory):
     first, second, bystander = user_factory(), user_factory(), user_factory()
-    browsers = [log_in(first), log_in(first), log_in(second)]
-    unrelated = log_in(bystander)
+    browsers = [
+        logged_in_by_form(first),
+        logged_in_by_form(first),
+        logged_in_by_form(second),
+    ]
+    unrelated = logged_in_by_form(bystander)
 
     get_user_model().objects.filter(pk__in=[first.pk, second.pk]).delete()
 
     assert [user_of(browser) for browser in browsers] == [None, None, None]
-    assert set(stored(split).values_list("user_id", flat=True)) == {bystander.pk}
+    assert set(session_rows(split).values_list("user_id", flat=True)) == {bystander.pk}
     assert user_of(unrelated) == str(bystander.pk)
 
 
@@ -170,16 +157,16 @@ def delete_through_the_admin(admin, user):
 
 
 def test_the_admin_deletes_a_user_and_their_sessions(split, user_factory):
-    admin = log_in(user_factory(is_staff=True, is_superuser=True))
+    admin = logged_in_by_form(user_factory(is_staff=True, is_superuser=True))
     user = user_factory()
-    device = log_in(user)
+    device = logged_in_by_form(user)
 
     response = delete_through_the_admin(admin, user)
 
     assert response.status_code == 302, response.content
     assert not get_user_model().objects.filter(pk=user.pk).exists()
     assert user_of(device) is None
-    assert not stored(split, user_id=user.pk).exists()
+    assert not session_rows(split, user_id=user.pk).exists()
 
 
 def test_the_admin_deletes_a_user_with_sessions_in_one_database_too(
@@ -187,9 +174,9 @@ def test_the_admin_deletes_a_user_with_sessions_in_one_database_too(
 ):
     # The cascade used to list the sessions, which nobody may delete in the
     # admin, so the page refused every user who had a session.
-    admin = log_in(user_factory(is_staff=True, is_superuser=True))
+    admin = logged_in_by_form(user_factory(is_staff=True, is_superuser=True))
     user = user_factory()
-    device = log_in(user)
+    device = logged_in_by_form(user)
 
     response = delete_through_the_admin(admin, user)
 
@@ -199,10 +186,10 @@ def test_the_admin_deletes_a_user_with_sessions_in_one_database_too(
 
 
 def test_the_session_admin_lists_searches_and_revokes(split, user_factory):
-    admin = log_in(user_factory(is_staff=True, is_superuser=True))
+    admin = logged_in_by_form(user_factory(is_staff=True, is_superuser=True))
     user = user_factory(username="ada")
-    device = log_in(user)
-    row = stored(split).get(key_hash=key_hash_of(device))
+    device = logged_in_by_form(user)
+    row = session_rows(split).get(key_hash=hash_of(device))
 
     listing = admin.get("/admin/scs_django/session/")
     assert listing.status_code == 200, listing.content
@@ -223,14 +210,14 @@ def test_the_session_admin_lists_searches_and_revokes(split, user_factory):
 def test_scs_cleanup_deletes_expired_sessions_from_the_sessions_database(
     split, user_factory
 ):
-    expired = log_in(user_factory())
+    expired = logged_in_by_form(user_factory())
     out = io.StringIO()
     with time_machine.travel(timezone.now() + LATER, tick=False):
-        live = log_in(user_factory())
+        live = logged_in_by_form(user_factory())
         call_command("scs_cleanup", stdout=out)
     assert out.getvalue().startswith("deleted 1 expired sessions")
-    assert not stored(split, key_hash=key_hash_of(expired)).exists()
-    assert stored(split, key_hash=key_hash_of(live)).exists()
+    assert not session_rows(split, key_hash=hash_of(expired)).exists()
+    assert session_rows(split, key_hash=hash_of(live)).exists()
 
 
 @pytest.fixture
@@ -271,8 +258,7 @@ def test_import_finds_the_users_in_their_own_database(
     result = import_django_sessions()
 
     assert (result.imported, result.skipped) == (1, 1)
-    browser = Client()
-    browser.cookies[COOKIE] = "k" * 32
+    browser = client_with("k" * 32)
     assert user_of(browser) == str(user.pk)
 
 

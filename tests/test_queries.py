@@ -9,15 +9,11 @@ import time_machine
 from django.conf import settings as django_settings
 
 from tests.factories import PASSWORD
+from tests.utils import start_session
 
 pytestmark = pytest.mark.django_db(databases="__all__", transaction=True)
 
 COOKIE = django_settings.SESSION_COOKIE_NAME
-
-
-def start_session(client, value="cart"):
-    client.get("/write/", {"value": value})
-    return client.cookies[COOKIE].value
 
 
 def test_request_that_does_not_touch_the_session_runs_no_statement(

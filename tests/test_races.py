@@ -6,36 +6,25 @@ from unittest import mock
 import pytest
 import time_machine
 from django.conf import settings as django_settings
-from django.test import Client
 
 from scs_django import tokens
 from scs_django.backends.cache import CacheSessions
 from tests.factories import PASSWORD
+from tests.utils import client_with, start_session
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 
 COOKIE = django_settings.SESSION_COOKIE_NAME
 
 
-def start_session(client, value="cart"):
-    client.get("/write/", {"value": value})
-    return client.cookies[COOKIE].value
-
-
-def second_client(token):
-    other = Client()
-    other.cookies[COOKIE] = token
-    return other
-
-
 def test_logout_during_slow_write_does_not_resurrect(client, engine, in_flight):
     token = start_session(client)
-    in_flight(lambda: second_client(token).get("/logout-session/"))
+    in_flight(lambda: client_with(token).get("/logout-session/"))
     response = client.get("/slow/write/")
     assert response.status_code == 400  # SessionInterrupted
     assert COOKIE not in response.cookies
     assert engine.stored.hashes() == set()
-    assert second_client(token).get("/read/").json()["value"] is None
+    assert client_with(token).get("/read/").json()["value"] is None
 
 
 def test_logout_during_slow_touch_does_not_resurrect(
@@ -45,7 +34,7 @@ def test_logout_during_slow_touch_does_not_resurrect(
     with time_machine.travel("2026-03-01 12:00:00+00:00", tick=False) as clock:
         token = start_session(client)
         clock.shift(120)  # the next read is due to touch
-        in_flight(lambda: second_client(token).get("/logout-session/"))
+        in_flight(lambda: client_with(token).get("/logout-session/"))
         response = client.get("/slow/read/")
         assert engine.stored.hashes() == set()  # expiry judged on this clock
     assert response.status_code == 400
@@ -57,15 +46,15 @@ def test_renew_during_slow_write_keeps_the_old_token_dead(client, engine, in_fli
     renewed = {}
 
     def renew_elsewhere():
-        response = second_client(token).get("/renew/")
+        response = client_with(token).get("/renew/")
         renewed["token"] = response.cookies[COOKIE].value
 
     in_flight(renew_elsewhere)
     response = client.get("/slow/write/")
     assert response.status_code == 400
     assert COOKIE not in response.cookies
-    assert second_client(token).get("/read/").json()["value"] is None
-    assert second_client(renewed["token"]).get("/read/").json()["value"] == "cart"
+    assert client_with(token).get("/read/").json()["value"] is None
+    assert client_with(renewed["token"]).get("/read/").json()["value"] == "cart"
     assert engine.stored.hashes() == {tokens.hash_token(renewed["token"])}
 
 
@@ -75,7 +64,7 @@ def test_login_elsewhere_during_slow_write_does_not_revive_the_anonymous_token(
     user = user_factory()
     token = start_session(client)
     in_flight(
-        lambda: second_client(token).post(
+        lambda: client_with(token).post(
             "/accounts/login/", {"username": user.username, "password": PASSWORD}
         )
     )
@@ -118,7 +107,7 @@ def test_logout_as_late_as_possible_before_a_write(client, engine, in_flight):
     in_flight(lambda: None)
 
     def logout():
-        assert second_client(token).get("/logout-session/").status_code == 200
+        assert client_with(token).get("/logout-session/").status_code == 200
 
     if engine.id == "cache-locmem":
         update = CacheSessions.update
@@ -150,11 +139,11 @@ def test_logout_as_late_as_possible_before_a_write(client, engine, in_flight):
         response = client.get("/slow/write/")
     if engine.id == "cache-locmem":
         assert response.status_code == 200
-        assert second_client(token).get("/read/").json()["value"] == (
+        assert client_with(token).get("/read/").json()["value"] == (
             "written by the slow request"
         )
         return
     assert response.status_code == 400
     assert COOKIE not in response.cookies
     assert engine.stored.hashes() == set()
-    assert second_client(token).get("/read/").json()["value"] is None
+    assert client_with(token).get("/read/").json()["value"] is None

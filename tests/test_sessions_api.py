@@ -4,36 +4,16 @@ from datetime import timedelta
 
 import pytest
 from asgiref.sync import async_to_sync
-from django.conf import settings as django_settings
 from django.contrib.auth.models import AnonymousUser
 from django.test import Client, RequestFactory
 from django.utils import timezone
 
-from scs_django import sessions, tokens
+from scs_django import sessions
 from scs_django.backends.db import SessionStore
 from scs_django.models import Session
+from tests.utils import hash_of, is_live, logged_in, token_of, user_of
 
 pytestmark = pytest.mark.django_db(databases="__all__")
-
-COOKIE = django_settings.SESSION_COOKIE_NAME
-
-
-def logged_in(user):
-    client = Client()
-    client.force_login(user)
-    return client
-
-
-def hash_of(client):
-    return tokens.hash_token(client.cookies[COOKIE].value)
-
-
-def is_live(client):
-    return Session.objects.filter(key_hash=hash_of(client)).exists()
-
-
-def user_of(client):
-    return client.get("/read/").json()["user"]
 
 
 def expire(client):
@@ -85,7 +65,7 @@ def test_a_session_whose_renewal_waits_for_the_response_is_still_current(
     user = user_factory()
     client = logged_in(user)
     request = RequestFactory().get("/")
-    request.session = SessionStore(client.cookies[COOKIE].value)
+    request.session = SessionStore(token_of(client))
     request.session.defer_renewal = True
     request.session.cycle_key()  # stored under the old hash until saved
     [listed] = sessions.for_user(user, request)
@@ -98,7 +78,7 @@ def test_a_listed_session_shows_neither_token_nor_full_hash(db_alias, user_facto
     user = user_factory()
     client = logged_in(user)
     [listed] = sessions.for_user(user)
-    full, token = hash_of(client), client.cookies[COOKIE].value
+    full, token = hash_of(client), token_of(client)
     for text in (repr(listed), str(listed)):
         assert full not in text
         assert token not in text
@@ -241,7 +221,7 @@ def test_async_twins(db_alias, user_factory):
     user = user_factory()
     first, second, third = logged_in(user), logged_in(user), logged_in(user)
     request = RequestFactory().get("/")
-    request.session = SessionStore(first.cookies[COOKIE].value)
+    request.session = SessionStore(token_of(first))
 
     listed = async_to_sync(sessions.afor_user)(user, request)
     assert {s.key_hash for s in listed} == {hash_of(c) for c in (first, second, third)}

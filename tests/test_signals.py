@@ -6,7 +6,7 @@ import pytest
 import time_machine
 from asgiref.sync import async_to_sync
 from django.conf import settings as django_settings
-from django.test import AsyncClient, Client
+from django.test import AsyncClient
 
 from scs_django import sessions, tokens
 from scs_django.backends.db import SessionStore
@@ -16,7 +16,7 @@ from scs_django.signals import (
     session_renewed,
     session_revoked,
 )
-from tests.factories import PASSWORD
+from tests.utils import hash_of, logged_in, post_login, token_of
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 
@@ -35,16 +35,6 @@ def capture(signal):
         yield calls
     finally:
         signal.disconnect(receiver)
-
-
-def hash_of(client):
-    return tokens.hash_token(client.cookies[COOKIE].value)
-
-
-def logged_in(user):
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def test_session_created_names_the_session_and_the_request(client, db_alias):
@@ -74,9 +64,7 @@ def test_session_renewed_at_login_names_the_previous_hash(
     client.get("/write/")
     anonymous = hash_of(client)
     with capture(session_renewed) as calls:
-        client.post(
-            "/accounts/login/", {"username": user.username, "password": PASSWORD}
-        )
+        post_login(client, user)
     [call] = calls
     assert call["sender"] is SessionStore
     assert call["previous_key_hash"] == anonymous
@@ -162,7 +150,7 @@ def test_session_revoked_names_the_user_and_the_sessions(db_alias, user_factory)
     user = user_factory()
     kept, first, second = logged_in(user), logged_in(user), logged_in(user)
     with capture(session_revoked) as calls:
-        store = SessionStore(kept.cookies[COOKIE].value)
+        store = SessionStore(token_of(kept))
         assert sessions.revoke(user, keep=store) == 2
         assert sessions.revoke(user, keep=store) == 0  # nothing ended: no signal
         assert sessions.revoke_session(hash_of(kept)[:8], user=user) == 1

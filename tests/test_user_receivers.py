@@ -2,37 +2,16 @@
 or deleted; the session that changed the password stays."""
 
 import pytest
-from django.conf import settings as django_settings
 from django.contrib.auth import get_user_model
-from django.test import Client
 
-from scs_django import tokens
 from scs_django.models import Session
 from scs_django.signals import session_revoked
 from tests.factories import PASSWORD
+from tests.utils import is_live, logged_in, token_of, user_of
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 
-COOKIE = django_settings.SESSION_COOKIE_NAME
 NEW_PASSWORD = "a new Passw0rd!"
-
-
-def logged_in(user):
-    client = Client()
-    client.force_login(user)
-    return client
-
-
-def token_of(client):
-    return client.cookies[COOKIE].value
-
-
-def is_live(client):
-    return Session.objects.filter(key_hash=tokens.hash_token(token_of(client))).exists()
-
-
-def user_of(client):
-    return client.get("/read/").json()["user"]
 
 
 def change_password(client):
