@@ -3,9 +3,9 @@
 Each test talks to an engine only through Django's ``SessionBase`` API and
 scs_django's additions, and runs once per engine of tests/engines.py: db on
 PostgreSQL and on SQLite, cache on Redis and on LocMem, cached_db on
-PostgreSQL + Redis. ``stored`` looks at what the engine wrote (rows, Redis
-hashes or cache entries). Where an engine keeps a weaker guarantee, the test
-says so next to the assertion for that engine.
+PostgreSQL + Redis. ``engine.stored`` looks at what the engine wrote (rows,
+Redis hashes or cache entries). Where an engine keeps a weaker guarantee, the
+test says so next to the assertion for that engine.
 
 Async twins are driven from sync tests with ``async_to_sync``: their database
 work then runs on the test's own connection, inside pytest-django's
@@ -47,17 +47,6 @@ MALFORMED_KEYS = [
     pytest.param("' OR 1=1 --" + "x" * 32, id="sql"),
 ]
 MALFORMED_OR_MISSING_KEYS = [*MALFORMED_KEYS, pytest.param(None, id="none")]
-
-
-@pytest.fixture
-def store_class(engine):
-    """The engine under test."""
-    return engine.store_class
-
-
-@pytest.fixture
-def stored(engine):
-    return engine.stored
 
 
 @pytest.fixture
@@ -220,15 +209,15 @@ def test_loading_a_stored_session_does_not_mark_it_modified(store_class):
     assert not loaded.is_empty()
 
 
-def test_saving_a_new_session_creates_it_under_a_fresh_token(session, stored):
+def test_saving_a_new_session_creates_it_under_a_fresh_token(session, engine):
     session["colour"] = "blue"
     session.save()
     assert TOKEN_RE.fullmatch(session.session_key)
     assert session.exists(session.session_key)
-    assert stored.hashes() == {tokens.hash_token(session.session_key)}
+    assert engine.stored.hashes() == {tokens.hash_token(session.session_key)}
 
 
-def test_saving_an_existing_session_updates_it_under_the_same_key(store_class, stored):
+def test_saving_an_existing_session_updates_it_under_the_same_key(store_class, engine):
     key = saved_session(store_class).session_key
     loaded = store_class(key)
     loaded["colour"] = "red"
@@ -236,7 +225,7 @@ def test_saving_an_existing_session_updates_it_under_the_same_key(store_class, s
     loaded.save()
     assert loaded.session_key == key
     assert store_class(key).load() == {"colour": "red", "size": 3}
-    assert stored.hashes() == {tokens.hash_token(key)}
+    assert engine.stored.hashes() == {tokens.hash_token(key)}
 
 
 def test_every_new_session_gets_its_own_token(store_class):
@@ -258,13 +247,13 @@ def test_exists_is_false_for_malformed_keys_without_a_query(session, no_queries,
 
 
 def test_create_stores_an_empty_session_under_a_43_character_token(
-    store_class, session, stored
+    store_class, session, engine
 ):
     session.create()
     key = session.session_key
     assert TOKEN_RE.fullmatch(key)
     assert session.exists(key)
-    assert stored.get(tokens.hash_token(key)) is not None
+    assert engine.stored.get(tokens.hash_token(key)) is not None
     assert store_class(key).load() == {}
 
 
@@ -284,40 +273,40 @@ def test_save_must_create_on_an_existing_key_raises_create_error(store_class):
     assert store_class(key).load() == {"colour": "blue"}
 
 
-def test_delete_removes_the_current_session(store_class, stored):
+def test_delete_removes_the_current_session(store_class, engine):
     session = saved_session(store_class)
     key = session.session_key
     session.delete()
     assert not session.exists(key)
-    assert stored.get(tokens.hash_token(key)) is None
+    assert engine.stored.get(tokens.hash_token(key)) is None
     assert store_class(key).load() == {}
 
 
-def test_delete_with_an_explicit_key_removes_that_session_only(store_class, stored):
+def test_delete_with_an_explicit_key_removes_that_session_only(store_class, engine):
     victim = saved_session(store_class, colour="red")
     bystander = saved_session(store_class, colour="green")
     store_class().delete(victim.session_key)
     assert not bystander.exists(victim.session_key)
-    assert stored.hashes() == {bystander.key_hash}
+    assert engine.stored.hashes() == {bystander.key_hash}
     assert store_class(bystander.session_key).load() == {"colour": "green"}
 
 
-def test_delete_of_an_unknown_token_is_a_no_op(store_class, stored):
+def test_delete_of_an_unknown_token_is_a_no_op(store_class, engine):
     kept = saved_session(store_class)
     store_class().delete(tokens.new_token())
     store_class(tokens.new_token()).delete()
-    assert stored.hashes() == {kept.key_hash}
+    assert engine.stored.hashes() == {kept.key_hash}
 
 
 @pytest.mark.parametrize("key", MALFORMED_KEYS)
 def test_delete_of_a_malformed_key_is_a_no_op_without_a_query(
-    store_class, stored, no_queries, key
+    store_class, engine, no_queries, key
 ):
     kept = saved_session(store_class)
     with no_queries():
         store_class().delete(key)
         store_class(key).delete()
-    assert stored.hashes() == {kept.key_hash}
+    assert engine.stored.hashes() == {kept.key_hash}
 
 
 def test_delete_of_a_session_without_key_is_a_no_op(session, no_queries):
@@ -325,7 +314,7 @@ def test_delete_of_a_session_without_key_is_a_no_op(session, no_queries):
         session.delete()
 
 
-def test_flush_deletes_the_stored_session_and_starts_an_empty_one(store_class, stored):
+def test_flush_deletes_the_stored_session_and_starts_an_empty_one(store_class, engine):
     session = saved_session(store_class)
     key = session.session_key
     session.flush()
@@ -333,7 +322,7 @@ def test_flush_deletes_the_stored_session_and_starts_an_empty_one(store_class, s
     assert dict(session.items()) == {}
     assert session.modified is True
     assert not session.exists(key)
-    assert stored.hashes() == set()
+    assert engine.stored.hashes() == set()
 
 
 def test_a_flushed_session_saves_under_a_new_token(store_class):
@@ -352,7 +341,7 @@ def test_a_flushed_session_saves_under_a_new_token(store_class):
 
 @pytest.mark.parametrize("method", ["cycle_key", "renew_token"])
 def test_renewal_gives_a_new_token_keeps_the_data_and_kills_the_old_token(
-    store_class, stored, method
+    store_class, engine, method
 ):
     session = saved_session(store_class, colour="blue", size=3)
     old_key = session.session_key
@@ -364,7 +353,7 @@ def test_renewal_gives_a_new_token_keeps_the_data_and_kills_the_old_token(
     assert not session.exists(old_key)
     assert store_class(old_key).load() == {}
     assert store_class(new_key).load() == {"colour": "blue", "size": 3}
-    assert stored.hashes() == {tokens.hash_token(new_key)}
+    assert engine.stored.hashes() == {tokens.hash_token(new_key)}
 
 
 @pytest.mark.parametrize("method", ["cycle_key", "renew_token"])
@@ -387,18 +376,18 @@ def test_renewal_stores_unsaved_changes_under_the_new_token(store_class):
 
 
 def test_renewal_of_a_session_never_saved_leaves_it_without_key_until_save(
-    store_class, session, stored
+    store_class, session, engine
 ):
     session["colour"] = "blue"
     session.renew_token()
     assert session.session_key is None
-    assert stored.hashes() == set()
+    assert engine.stored.hashes() == set()
     session.save()
     assert TOKEN_RE.fullmatch(session.session_key)
     assert store_class(session.session_key).load() == {"colour": "blue"}
 
 
-def test_old_token_holder_cannot_write_after_renewal(store_class, stored):
+def test_old_token_holder_cannot_write_after_renewal(store_class, engine):
     holder = saved_session(store_class)
     old_key = holder.session_key
     renewed = store_class(old_key)
@@ -406,18 +395,18 @@ def test_old_token_holder_cannot_write_after_renewal(store_class, stored):
     holder["colour"] = "red"
     with pytest.raises(UpdateError):
         holder.save()
-    assert stored.hashes() == {renewed.key_hash}
+    assert engine.stored.hashes() == {renewed.key_hash}
     assert store_class(renewed.session_key).load() == {"colour": "blue"}
 
 
-def test_renewal_of_a_session_deleted_elsewhere_does_not_revive_it(store_class, stored):
+def test_renewal_of_a_session_deleted_elsewhere_does_not_revive_it(store_class, engine):
     session = saved_session(store_class)
     session["size"] = 3  # loaded before the delete
     store_class().delete(session.session_key)
     session.renew_token()
     assert session.session_key is None
     assert dict(session.items()) == {}
-    assert stored.hashes() == set()
+    assert engine.stored.hashes() == set()
 
 
 # -- unknown and malformed keys ------
@@ -430,7 +419,7 @@ def test_unknown_token_loads_empty_and_drops_the_key(store_class):
     assert session.session_key is None
 
 
-def test_unknown_token_is_never_adopted_by_a_save(store_class, stored):
+def test_unknown_token_is_never_adopted_by_a_save(store_class, engine):
     unknown = tokens.new_token()
     session = store_class(unknown)
     session["colour"] = "blue"
@@ -438,17 +427,17 @@ def test_unknown_token_is_never_adopted_by_a_save(store_class, stored):
     session.save()
     assert session.session_key not in (None, unknown)
     assert TOKEN_RE.fullmatch(session.session_key)
-    assert stored.get(tokens.hash_token(unknown)) is None
+    assert engine.stored.get(tokens.hash_token(unknown)) is None
     assert not session.exists(unknown)
     assert store_class(session.session_key).load() == {"colour": "blue"}
 
 
-def test_unknown_token_saved_without_reading_gets_a_new_token(store_class, stored):
+def test_unknown_token_saved_without_reading_gets_a_new_token(store_class, engine):
     unknown = tokens.new_token()
     session = store_class(unknown)
     session.save()
     assert session.session_key not in (None, unknown)
-    assert stored.hashes() == {tokens.hash_token(session.session_key)}
+    assert engine.stored.hashes() == {tokens.hash_token(session.session_key)}
 
 
 @pytest.mark.parametrize("key", MALFORMED_KEYS)
@@ -462,40 +451,40 @@ def test_malformed_key_is_no_session_without_any_query(store_class, no_queries, 
 
 
 @pytest.mark.parametrize("key", MALFORMED_KEYS)
-def test_malformed_key_saves_under_a_new_token(store_class, stored, key):
+def test_malformed_key_saves_under_a_new_token(store_class, engine, key):
     session = store_class(key)
     session["colour"] = "blue"
     session.save()
     assert TOKEN_RE.fullmatch(session.session_key)
     assert session.session_key != key
-    assert stored.hashes() == {tokens.hash_token(session.session_key)}
+    assert engine.stored.hashes() == {tokens.hash_token(session.session_key)}
 
 
 # -- no resurrection ------
 
 
-def test_session_deleted_elsewhere_is_not_resurrected_by_a_save(store_class, stored):
+def test_session_deleted_elsewhere_is_not_resurrected_by_a_save(store_class, engine):
     first = saved_session(store_class)
     key = first.session_key
     store_class(key).delete()
     first["colour"] = "red"
     with pytest.raises(UpdateError):
         first.save()
-    assert stored.get(tokens.hash_token(key)) is None
+    assert engine.stored.get(tokens.hash_token(key)) is None
     assert first.load() == {}
-    assert stored.hashes() == set()
+    assert engine.stored.hashes() == set()
 
 
-def test_session_deleted_by_itself_is_not_resurrected_by_a_save(store_class, stored):
+def test_session_deleted_by_itself_is_not_resurrected_by_a_save(store_class, engine):
     session = saved_session(store_class)
     session.delete()
     session["colour"] = "red"
     with pytest.raises(UpdateError):
         session.save()
-    assert stored.hashes() == set()
+    assert engine.stored.hashes() == set()
 
 
-def test_expired_session_is_not_resurrected_by_a_save(store_class, stored):
+def test_expired_session_is_not_resurrected_by_a_save(store_class, engine):
     with time_machine.travel(START, tick=False) as clock:
         session = saved_session(store_class, expiry=60)
         session["colour"] = "red"
@@ -514,24 +503,24 @@ def test_token_is_43_characters_of_base64url(session):
     assert TOKEN_RE.fullmatch(session.session_key)
 
 
-def test_stored_key_is_the_sha256_of_the_token(session, stored):
+def test_stored_key_is_the_sha256_of_the_token(session, engine):
     session["colour"] = "blue"
     session.save()
     token = session.session_key
-    row = stored.get(tokens.hash_token(token))
+    row = engine.stored.get(tokens.hash_token(token))
     assert row is not None
     assert row["key_hash"] == tokens.hash_token(token) == session.key_hash
     assert len(row["key_hash"]) == 64
 
 
 @pytest.mark.parametrize("renew", [False, True], ids=["created", "renewed"])
-def test_no_stored_column_contains_the_token(store_class, stored, renew):
+def test_no_stored_column_contains_the_token(store_class, engine, renew):
     session = saved_session(store_class, colour="blue")
     old_token = session.session_key
     if renew:
         session.renew_token()
     token = session.session_key
-    row = stored.get(tokens.hash_token(token))
+    row = engine.stored.get(tokens.hash_token(token))
     assert row is not None
     for name, value in row.items():
         for secret in {token, old_token}:
@@ -690,7 +679,7 @@ def test_absolute_timeout_ends_a_session_despite_activity(store_class, settings)
 # -- clear_expired ------
 
 
-def test_clear_expired_removes_exactly_the_expired_sessions(store_class, stored):
+def test_clear_expired_removes_exactly_the_expired_sessions(store_class, engine):
     with time_machine.travel(START, tick=False) as clock:
         idle = saved_session(store_class, expiry=60)
         fixed = saved_session(store_class, expiry=START + timedelta(minutes=5))
@@ -698,7 +687,7 @@ def test_clear_expired_removes_exactly_the_expired_sessions(store_class, stored)
         default = saved_session(store_class)
         already_past = saved_session(store_class, expiry=-timedelta(seconds=1))
         store_class.clear_expired()
-        assert stored.hashes() == {
+        assert engine.stored.hashes() == {
             idle.key_hash,
             fixed.key_hash,
             long_idle.key_hash,
@@ -706,10 +695,14 @@ def test_clear_expired_removes_exactly_the_expired_sessions(store_class, stored)
         }
         clock.shift(timedelta(minutes=2))
         store_class.clear_expired()
-        assert stored.hashes() == {fixed.key_hash, long_idle.key_hash, default.key_hash}
+        assert engine.stored.hashes() == {
+            fixed.key_hash,
+            long_idle.key_hash,
+            default.key_hash,
+        }
         clock.shift(timedelta(minutes=4))
         store_class.clear_expired()
-        assert stored.hashes() == {long_idle.key_hash, default.key_hash}
+        assert engine.stored.hashes() == {long_idle.key_hash, default.key_hash}
         assert store_class(long_idle.session_key).load() == {
             "colour": "blue",
             "_session_expiry": 3600,
@@ -720,7 +713,7 @@ def test_clear_expired_removes_exactly_the_expired_sessions(store_class, stored)
 
 
 def test_clear_expired_removes_sessions_past_their_absolute_deadline(
-    store_class, stored, settings
+    store_class, engine, settings
 ):
     settings.SCS = {"ABSOLUTE_TIMEOUT": 3600}
     with time_machine.travel(START, tick=False) as clock:
@@ -728,10 +721,10 @@ def test_clear_expired_removes_sessions_past_their_absolute_deadline(
         clock.shift(timedelta(minutes=30))
         young = saved_session(store_class)
         store_class.clear_expired()
-        assert stored.hashes() == {old.key_hash, young.key_hash}
+        assert engine.stored.hashes() == {old.key_hash, young.key_hash}
         clock.shift(timedelta(minutes=30))
         store_class.clear_expired()
-        assert stored.hashes() == {young.key_hash}
+        assert engine.stored.hashes() == {young.key_hash}
 
 
 # -- a user's sessions ------
@@ -760,11 +753,11 @@ def two_users(store_class, user_factory):
     return alice, bob, sessions
 
 
-def test_a_session_stores_the_id_of_its_user(engine, stored, two_users):
+def test_a_session_stores_the_id_of_its_user(engine, two_users):
     alice, bob, (laptop, phone, bobs, anonymous) = two_users
-    assert str(stored.get(laptop.key_hash)["user_id"]) == str(alice.pk)
-    assert str(stored.get(bobs.key_hash)["user_id"]) == str(bob.pk)
-    assert stored.get(anonymous.key_hash)["user_id"] is None
+    assert str(engine.stored.get(laptop.key_hash)["user_id"]) == str(alice.pk)
+    assert str(engine.stored.get(bobs.key_hash)["user_id"]) == str(bob.pk)
+    assert engine.stored.get(anonymous.key_hash)["user_id"] is None
 
 
 def test_user_sessions_lists_the_live_sessions_of_that_user_only(
@@ -819,7 +812,7 @@ def test_revoke_keys_ends_exactly_those_sessions(engine, store_class, two_users)
     assert store_class.revoke_keys([]) == 0
 
 
-def test_revoked_session_is_not_resurrected_by_a_save(engine, store_class, stored):
+def test_revoked_session_is_not_resurrected_by_a_save(engine, store_class):
     session = saved_session(store_class)
     session["colour"] = "red"  # loaded before the revoke
     if engine.id in NO_USER_INDEX:
@@ -831,7 +824,7 @@ def test_revoked_session_is_not_resurrected_by_a_save(engine, store_class, store
     store_class.revoke_keys([session.key_hash])
     with pytest.raises(UpdateError):
         session.save()
-    assert stored.hashes() == set()
+    assert engine.stored.hashes() == set()
     assert store_class(session.session_key).load() == {}
 
 
@@ -883,12 +876,12 @@ def test_too_large_session_is_refused_and_the_stored_one_kept(store_class, setti
     assert store_class(key).load() == {"colour": "blue"}
 
 
-def test_too_large_new_session_stores_nothing(session, stored, settings):
+def test_too_large_new_session_stores_nothing(session, engine, settings):
     settings.SCS = {"MAX_BYTES": 1024}
     session["essay"] = "x" * 2000
     with pytest.raises(SessionTooLarge):
         session.save()
-    assert stored.hashes() == set()
+    assert engine.stored.hashes() == set()
 
 
 def test_session_within_max_bytes_is_stored(session, settings, store_class):
@@ -898,23 +891,23 @@ def test_session_within_max_bytes_is_stored(session, settings, store_class):
     assert store_class(session.session_key)["essay"] == "x" * 500
 
 
-def test_unserialisable_value_is_refused_and_nothing_stored(session, stored):
+def test_unserialisable_value_is_refused_and_nothing_stored(session, engine):
     session["thing"] = object()
     with pytest.raises(SessionNotSerializable):
         session.save()
-    assert stored.hashes() == set()
+    assert engine.stored.hashes() == set()
 
 
-def test_unserialisable_value_keeps_the_stored_session(store_class, stored):
+def test_unserialisable_value_keeps_the_stored_session(store_class, engine):
     session = saved_session(store_class, colour="blue")
     session["thing"] = object()
     with pytest.raises(SessionNotSerializable):
         session.save()
     assert store_class(session.session_key).load() == {"colour": "blue"}
-    assert stored.hashes() == {session.key_hash}
+    assert engine.stored.hashes() == {session.key_hash}
 
 
-def test_new_session_refused_once_can_be_saved_after_fixing_it(store_class, stored):
+def test_new_session_refused_once_can_be_saved_after_fixing_it(store_class, engine):
     # A save that raised wrote nothing, so it must also leave nothing behind in
     # the store object: trimming the data and saving again stores the session.
     session = store_class()
@@ -925,7 +918,7 @@ def test_new_session_refused_once_can_be_saved_after_fixing_it(store_class, stor
     del session["thing"]
     session.save()
     assert store_class(session.session_key).load() == {"colour": "blue"}
-    assert stored.hashes() == {session.key_hash}
+    assert engine.stored.hashes() == {session.key_hash}
 
 
 # -- async twins ------
@@ -1057,7 +1050,7 @@ def test_aexists(store_class):
     assert store_class().exists(key)
 
 
-def test_acreate_stores_an_empty_session(store_class, stored):
+def test_acreate_stores_an_empty_session(store_class, engine):
     async def scenario():
         session = store_class()
         await session.acreate()
@@ -1066,11 +1059,11 @@ def test_acreate_stores_an_empty_session(store_class, stored):
 
     key = async_to_sync(scenario)()
     assert TOKEN_RE.fullmatch(key)
-    assert stored.hashes() == {tokens.hash_token(key)}
+    assert engine.stored.hashes() == {tokens.hash_token(key)}
     assert store_class(key).load() == {}
 
 
-def test_asave_creates_then_updates_and_refuses_a_second_create(store_class, stored):
+def test_asave_creates_then_updates_and_refuses_a_second_create(store_class, engine):
     async def scenario():
         session = store_class()
         await session.aset("colour", "blue")
@@ -1086,7 +1079,7 @@ def test_asave_creates_then_updates_and_refuses_a_second_create(store_class, sto
     key = async_to_sync(scenario)()
     assert TOKEN_RE.fullmatch(key)
     assert store_class(key).load() == {"colour": "red"}
-    assert stored.hashes() == {tokens.hash_token(key)}
+    assert engine.stored.hashes() == {tokens.hash_token(key)}
 
 
 def test_aload(store_class):
@@ -1104,7 +1097,7 @@ def test_aload(store_class):
     async_to_sync(scenario)()
 
 
-def test_async_save_of_an_unknown_token_gets_a_new_token(store_class, stored):
+def test_async_save_of_an_unknown_token_gets_a_new_token(store_class, engine):
     unknown = tokens.new_token()
 
     async def scenario():
@@ -1115,10 +1108,10 @@ def test_async_save_of_an_unknown_token_gets_a_new_token(store_class, stored):
 
     key = async_to_sync(scenario)()
     assert key not in (None, unknown)
-    assert stored.hashes() == {tokens.hash_token(key)}
+    assert engine.stored.hashes() == {tokens.hash_token(key)}
 
 
-def test_adelete_by_current_and_explicit_key(store_class, stored):
+def test_adelete_by_current_and_explicit_key(store_class, engine):
     first = saved_session(store_class, colour="red")
     second = saved_session(store_class, colour="green")
     kept = saved_session(store_class, colour="blue")
@@ -1131,10 +1124,10 @@ def test_adelete_by_current_and_explicit_key(store_class, stored):
         await store_class().adelete()
 
     async_to_sync(scenario)()
-    assert stored.hashes() == {kept.key_hash}
+    assert engine.stored.hashes() == {kept.key_hash}
 
 
-def test_aflush(store_class, stored):
+def test_aflush(store_class, engine):
     key = saved_session(store_class).session_key
 
     async def scenario():
@@ -1146,12 +1139,12 @@ def test_aflush(store_class, stored):
         assert not await session.aexists(key)
 
     async_to_sync(scenario)()
-    assert stored.hashes() == set()
+    assert engine.stored.hashes() == set()
 
 
 @pytest.mark.parametrize("method", ["acycle_key", "arenew_token"])
 @pytest.mark.parametrize("load_first", [True, False], ids=["loaded", "not-loaded"])
-def test_async_renewal(store_class, stored, method, load_first):
+def test_async_renewal(store_class, engine, method, load_first):
     old_key = saved_session(store_class, colour="blue").session_key
 
     async def scenario():
@@ -1166,12 +1159,12 @@ def test_async_renewal(store_class, stored, method, load_first):
 
     new_key = async_to_sync(scenario)()
     assert TOKEN_RE.fullmatch(new_key)
-    assert stored.hashes() == {tokens.hash_token(new_key)}
+    assert engine.stored.hashes() == {tokens.hash_token(new_key)}
     assert store_class(new_key).load() == {"colour": "blue"}
     assert store_class(old_key).load() == {}
 
 
-def test_async_renewal_of_a_session_never_saved(store_class, stored):
+def test_async_renewal_of_a_session_never_saved(store_class, engine):
     async def scenario():
         session = store_class()
         await session.aset("colour", "blue")
@@ -1180,7 +1173,7 @@ def test_async_renewal_of_a_session_never_saved(store_class, stored):
         return session
 
     session = async_to_sync(scenario)()
-    assert stored.hashes() == set()
+    assert engine.stored.hashes() == set()
     async_to_sync(session.asave)()
     assert store_class(session.session_key).load() == {"colour": "blue"}
 
@@ -1258,21 +1251,21 @@ def test_async_session_with_a_past_deadline_is_gone(store_class):
     async_to_sync(scenario)()
 
 
-def test_aclear_expired(engine, store_class, stored):
+def test_aclear_expired(engine, store_class):
     with time_machine.travel(START, tick=False) as clock:
         short = saved_session(store_class, expiry=60)
         long = saved_session(store_class, expiry=3600)
         clock.shift(timedelta(minutes=2))
         async_to_sync(store_class.aclear_expired)()
-        assert stored.hashes() == {long.key_hash}
+        assert engine.stored.hashes() == {long.key_hash}
         if engine.id == "cache-redis":
             # Redis forgets by TTL on its own clock, which did not travel, so
             # the entry lives out its real 60 seconds, and not one more.
-            key = stored.key(short.key_hash)
+            key = engine.stored.key(short.key_hash)
             assert 0 < engine.redis().pttl(key) <= 60_000
 
 
-def test_async_session_deleted_elsewhere_is_not_resurrected(store_class, stored):
+def test_async_session_deleted_elsewhere_is_not_resurrected(store_class, engine):
     key = saved_session(store_class).session_key
 
     async def scenario():
@@ -1285,7 +1278,7 @@ def test_async_session_deleted_elsewhere_is_not_resurrected(store_class, stored)
         assert await first.aload() == {}
 
     async_to_sync(scenario)()
-    assert stored.hashes() == set()
+    assert engine.stored.hashes() == set()
 
 
 def test_asave_of_a_too_large_session_keeps_the_stored_one(store_class, settings):

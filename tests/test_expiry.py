@@ -26,11 +26,6 @@ def use_tz(request, settings):
 
 
 @pytest.fixture
-def store_class(engine):
-    return engine.store_class
-
-
-@pytest.fixture
 def new_session(store_class):
     def save(**data):
         store = store_class()
