@@ -25,7 +25,7 @@ pytestmark = pytest.mark.django_db(databases="__all__", transaction=True)
 SESSIONS = 40
 
 
-def logged_in(engine, user, count):
+def stored_logins(engine, user, count):
     """``count`` stored sessions of ``user``, as logins would leave them."""
     found = []
     for _ in range(count):
@@ -38,7 +38,8 @@ def logged_in(engine, user, count):
     return found
 
 
-def user_of(engine, token):
+def session_user(engine, token):
+    """The user id the session of ``token`` holds, read through the store."""
     return engine.store_class(token).get(SESSION_KEY)
 
 
@@ -58,7 +59,7 @@ def test_a_session_renewed_after_the_listing_is_ended_too_on_redis(
     engine, user_factory
 ):
     user = user_factory()
-    old = logged_in(engine, user, 3)
+    old = stored_logins(engine, user, 3)
     renewed = []
     client = engine.redis()
     real_zrange = type(client).zrange
@@ -73,8 +74,8 @@ def test_a_session_renewed_after_the_listing_is_ended_too_on_redis(
     with mock.patch.object(type(client), "zrange", zrange):
         assert sessions.revoke(user) == 3
     assert renewed and renewed[0] != old[0]
-    assert user_of(engine, renewed[0]) is None
-    assert [user_of(engine, token) for token in old] == [None] * 3
+    assert session_user(engine, renewed[0]) is None
+    assert [session_user(engine, token) for token in old] == [None] * 3
 
 
 def _blocked_on_a_lock(alias, thread):
@@ -106,7 +107,7 @@ def test_a_session_renewed_after_the_listing_is_ended_too_on_cached_db(
     # revoke to commit, then finds its session gone; one that came before was
     # listed under its new hash.
     user = user_factory()
-    old = logged_in(engine, user, 3)
+    old = stored_logins(engine, user, 3)
     outcome = {}
     ops = type(engine.store_class()._cache_ops)
     real_bury = ops.bury
@@ -136,8 +137,8 @@ def test_a_session_renewed_after_the_listing_is_ended_too_on_cached_db(
     assert outcome.get("blocked"), "the renewal should have waited for the revoke"
     assert "error" not in outcome, outcome.get("error")
     # The renewal found its session ended: no new token carries the user.
-    assert outcome["token"] is None or user_of(engine, outcome["token"]) is None
-    assert [user_of(engine, token) for token in old] == [None] * 3
+    assert outcome["token"] is None or session_user(engine, outcome["token"]) is None
+    assert [session_user(engine, token) for token in old] == [None] * 3
     assert sessions.for_user(user) == []
 
 
@@ -151,7 +152,7 @@ def test_revoke_racing_renewals_over_http_leaves_no_session_alive(engine, user_f
     user = user_factory()
     with gunicorn(engine.id, workers=4, threads=10) as server:
         for _round in range(3):
-            tokens = logged_in(engine, user, SESSIONS)
+            tokens = stored_logins(engine, user, SESSIONS)
             barrier = threading.Barrier(SESSIONS + 1)
 
             def renew_over_http(token, barrier=barrier):

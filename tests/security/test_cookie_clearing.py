@@ -13,7 +13,6 @@ from contextlib import ExitStack, contextmanager
 
 import pytest
 import time_machine
-from django.conf import settings
 from django.test import Client
 
 from scs_django import sessions, tokens
@@ -24,19 +23,11 @@ from tests.security.test_store_failures import (
     redis_unreachable,
 )
 from tests.security.transport import json_body, session_cookie
+from tests.utils import cookie, read, token_of
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 
-NAME = settings.SESSION_COOKIE_NAME
 START = "2026-03-01 12:00:00+00:00"
-
-
-def cookie(token):
-    return f"{NAME}={token}"
-
-
-def read(transport, token, path="/read/"):
-    return json_body(transport.get(path, cookie=cookie(token)))["value"]
 
 
 def assert_cleared(response):
@@ -79,7 +70,7 @@ def test_expired_session_cookie_is_cleared_once(transport, engine, settings, dea
         session.save()
         token = session.session_key
         clock.shift(599)
-        assert read(transport, token) == "secret"  # no touch: not yet due
+        assert read(transport, token)["value"] == "secret"  # no touch: not yet due
         clock.shift(3001)  # the idle deadline at 600 s, the absolute at 3600 s
         assert_cleared_once(transport, token, engine)
 
@@ -100,7 +91,7 @@ def test_revoked_session_cookie_is_cleared_once(transport, engine, user_factory)
     user = user_factory()
     device = Client()
     device.force_login(user)
-    token = device.cookies[NAME].value
+    token = token_of(device)
     assert sessions.revoke(user) == 1
     assert_cleared_once(transport, token, engine)
 
@@ -173,4 +164,4 @@ def test_store_down_leaves_the_cookie_alone(
             assert not response.cookies, response.cookies.output()
         else:
             assert_unavailable(response)
-    assert read(transport, live_token, path) == "secret"
+    assert read(transport, live_token, path)["value"] == "secret"

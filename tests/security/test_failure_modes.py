@@ -55,58 +55,16 @@ from tests.security.transport import (
     set_cookie_headers,
 )
 from tests.servers import HOST
+from tests.utils import cookie, log_in, read
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 
-NAME = django_settings.SESSION_COOKIE_NAME
 DOWN = "scs-failure-modes-down"
-
-
-def cookie(token: str | None) -> str | None:
-    return f"{NAME}={token}" if token else None
-
-
-def read(transport: Transport, token: str) -> dict[str, Any]:
-    response = transport.get("/read/", cookie=cookie(token))
-    assert response.status_code == 200, response.content
-    return json_body(response)
-
-
-def log_in(transport: Transport, user: Any, token: str | None = None) -> str:
-    response = transport.post(
-        "/accounts/login/",
-        cookie=cookie(token),
-        form={"username": user.username, "password": PASSWORD},
-    )
-    assert response.status_code == 302, response.content
-    return session_cookie(response).value
 
 
 @pytest.fixture
 def wsgi() -> Transport:
     return Transport("wsgi")
-
-
-@pytest.fixture
-def stored(engine: Any) -> Callable[[str], dict[str, Any] | None]:
-    """What the store of record holds for a token, Redis's TTL left out."""
-
-    def get(token: str) -> dict[str, Any] | None:
-        found = engine.stored.get(tokens.hash_token(token))
-        if found is not None:
-            found.pop("pttl", None)
-        return found
-
-    return get
-
-
-@pytest.fixture
-def live_token(engine: Any) -> str:
-    """A stored anonymous session holding ``{"value": "secret"}``."""
-    session = engine.store_class()
-    session["value"] = "secret"
-    session.save()
-    return session.session_key
 
 
 @pytest.fixture
@@ -170,7 +128,10 @@ OUTAGES = [
 ]
 
 
-def outage(engine: Any, down: str) -> Any:
+def take_down(engine: Any, down: str) -> Any:
+    """Put the store named by ``down`` ("database": only the session table's)
+    out of reach (tests/security/test_store_failures.py's ``outage`` takes
+    the whole database down)."""
     if down == "database":
         return sessions_database_down(engine.alias)
     return redis_unreachable(engine)
@@ -242,7 +203,7 @@ def test_ending_renewing_or_revoking_with_the_store_down_answers_503(
     before = {t: stored(t) for t in (token, other_device)}
     assert None not in before.values()
 
-    with store_goes_down(when, action, lambda: outage(engine, down), in_flight):
+    with store_goes_down(when, action, lambda: take_down(engine, down), in_flight):
         response = ask(action, wsgi, token, user, slow=when == "mid-request")
 
     # The user is told that nothing happened, and the browser keeps its cookie.
@@ -272,7 +233,7 @@ def test_async_end_or_renew_with_the_store_down_answers_503_when_failing_open(
     settings.SCS = {"FAIL_OPEN": True}
     transport = Transport("asgi")
     before = stored(live_token)
-    with outage(engine, down):
+    with take_down(engine, down):
         response = transport.post(path, cookie=cookie(live_token))
     assert_unavailable(response)
     assert stored(live_token) == before
@@ -286,7 +247,7 @@ def test_failing_open_still_serves_a_request_that_only_reads(
     # The other side of the tests above: FAIL_OPEN keeps working for a
     # request that neither ends, renews nor revokes.
     settings.SCS = {"FAIL_OPEN": True}
-    with outage(engine, down):
+    with take_down(engine, down):
         response = wsgi.get("/read/", cookie=cookie(live_token))
     assert response.status_code == 200
     assert not response.cookies

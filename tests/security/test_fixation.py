@@ -6,56 +6,25 @@ the victim's are told apart explicitly. On every engine.
 """
 
 import pytest
-from django.conf import settings
 
 from scs_django import tokens
 from tests.factories import PASSWORD
-from tests.security.transport import json_body, session_cookie
+from tests.security.transport import session_cookie
+from tests.utils import cookie, issued_token, log_in, read
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 
-NAME = settings.SESSION_COOKIE_NAME
-
-
-def cookie(token):
-    return f"{NAME}={token}" if token else None
-
-
-def new_token(response):
-    morsel = session_cookie(response)
-    assert morsel is not None and morsel.value, "expected a session cookie"
-    return morsel.value
-
-
-def log_in(transport, user, token=None):
-    response = transport.post(
-        "/accounts/login/",
-        cookie=cookie(token),
-        form={"username": user.username, "password": PASSWORD},
-    )
-    assert response.status_code == 302, response.content
-    return new_token(response)
-
-
-def read(transport, token):
-    return json_body(transport.get("/read/", cookie=cookie(token)))
-
-
-@pytest.fixture
-def is_stored(engine):
-    return lambda token: engine.stored.get(tokens.hash_token(token)) is not None
-
 
 def test_planted_token_is_dead_after_the_victim_logs_in(
-    transport, engine, user_factory, is_stored
+    transport, engine, user_factory, stored
 ):
     victim = user_factory()
     # The attacker gets a real token of their own and plants it in the
     # victim's browser; the victim fills a cart and then logs in.
-    planted = new_token(transport.get("/write/", query={"value": "cart"}))
+    planted = issued_token(transport.get("/write/", query={"value": "cart"}))
     victims = log_in(transport, victim, planted)
     assert victims != planted
-    assert not is_stored(planted)
+    assert stored(planted) is None
     assert read(transport, planted) == {"value": None, "user": None}
     # The pre-login cart carries over to the victim's new session.
     assert read(transport, victims) == {"value": "cart", "user": str(victim.pk)}
@@ -67,20 +36,20 @@ def test_planted_token_dies_even_without_renewal_on_every_login(
 ):
     settings.SCS = {"RENEW_ON_LOGIN": False}  # Django's own cycle_key() still runs
     victim = user_factory()
-    planted = new_token(transport.get("/write/"))
+    planted = issued_token(transport.get("/write/"))
     victims = log_in(transport, victim, planted)
     assert victims != planted
     assert read(transport, planted)["user"] is None
 
 
 def test_invented_token_is_never_adopted_at_login(
-    transport, engine, user_factory, is_stored
+    transport, engine, user_factory, stored
 ):
     victim = user_factory()
     invented = tokens.new_token()  # well-formed, never stored
     victims = log_in(transport, victim, invented)
     assert victims != invented
-    assert not is_stored(invented)
+    assert stored(invented) is None
     assert read(transport, invented)["user"] is None
     assert read(transport, victims)["user"] == str(victim.pk)
 
@@ -100,14 +69,14 @@ def test_another_user_logging_in_on_top_gets_a_flushed_session(
 
 
 def test_same_user_logging_in_again_gets_a_new_token(
-    transport, engine, user_factory, is_stored
+    transport, engine, user_factory, stored
 ):
     user = user_factory()
     first = log_in(transport, user)
     transport.get("/write/", cookie=cookie(first), query={"value": "kept"})
     second = log_in(transport, user, first)
     assert second != first
-    assert not is_stored(first)
+    assert stored(first) is None
     assert read(transport, second) == {"value": "kept", "user": str(user.pk)}
     assert read(transport, first)["user"] is None
 
@@ -141,7 +110,7 @@ def test_logout_ends_the_row_and_deletes_the_cookie_with_its_attributes(
 
 
 def test_replaying_a_logged_out_token_never_resurrects_it(
-    transport, engine, user_factory, is_stored
+    transport, engine, user_factory, stored
 ):
     user = user_factory()
     token = log_in(transport, user)
@@ -150,9 +119,9 @@ def test_replaying_a_logged_out_token_never_resurrects_it(
     # A tab still holding the old cookie reads nothing and, writing, is given
     # a new anonymous session under a new token.
     assert read(transport, token) == {"value": None, "user": None}
-    fresh = new_token(transport.get("/write/", cookie=cookie(token)))
+    fresh = issued_token(transport.get("/write/", cookie=cookie(token)))
     assert fresh != token
-    assert not is_stored(token)
+    assert stored(token) is None
     assert read(transport, fresh)["user"] is None
 
 

@@ -24,7 +24,6 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import pytest
-from django.conf import settings
 from django.core.handlers.wsgi import WSGIHandler
 from django.db import connections
 from django.db.utils import load_backend
@@ -39,19 +38,11 @@ from tests.security.transport import (
     wsgi_environ,
 )
 from tests.servers import HOST
+from tests.utils import cookie, read
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 
-NAME = settings.SESSION_COOKIE_NAME
 DOWN = "scs-security-down"
-
-
-def cookie(token):
-    return f"{NAME}={token}"
-
-
-def read(transport, token):
-    return json_body(transport.get("/read/", cookie=cookie(token)))["value"]
 
 
 def stored_value(engine, token):
@@ -133,7 +124,7 @@ def test_store_down_from_the_start_answers_503_and_keeps_the_session(
         response = transport.get(path, cookie=cookie(live_token))
     assert_unavailable(response)
     assert stored(live_token) == before
-    assert read(transport, live_token) == "secret"
+    assert read(transport, live_token)["value"] == "secret"
 
 
 @pytest.mark.parametrize("engine", SESSION_STORE_DOWN, indirect=True)
@@ -157,7 +148,7 @@ def test_store_going_down_mid_request_answers_503_and_keeps_the_session(
         response = transport.get(path, cookie=cookie(live_token))
     assert_unavailable(response)
     assert stored(live_token) == before
-    assert read(transport, live_token) == "secret"
+    assert read(transport, live_token)["value"] == "secret"
 
 
 @pytest.mark.parametrize("engine", SESSION_STORE_DOWN, indirect=True)
@@ -179,7 +170,7 @@ def test_failing_open_serves_an_anonymous_request_and_keeps_the_cookie(
         assert not response.cookies, response.cookies.output()
     assert stored(live_token) == before
     assert engine.stored.hashes() == {tokens.hash_token(live_token)}
-    assert read(transport, live_token) == "secret"
+    assert read(transport, live_token)["value"] == "secret"
 
 
 # -- PostgreSQL drops the request's connection ------------------------------------------
@@ -251,17 +242,17 @@ def test_cache_down_falls_back_to_the_database(transport, engine, live_token):
     # Reads go on against the database; a change to a stored session waits
     # for the cache (see the next test), answered 503 with nothing changed.
     with redis_unreachable(engine):
-        assert read(transport, live_token) == "secret"
+        assert read(transport, live_token)["value"] == "secret"
         response = transport.get(
             "/write/", cookie=cookie(live_token), query={"value": "written meanwhile"}
         )
         assert_unavailable(response)
-        assert read(transport, live_token) == "secret"
+        assert read(transport, live_token)["value"] == "secret"
     response = transport.get(
         "/write/", cookie=cookie(live_token), query={"value": "later"}
     )
     assert response.status_code == 200
-    assert read(transport, live_token) == "later"
+    assert read(transport, live_token)["value"] == "later"
 
 
 @pytest.mark.parametrize("engine", ["cached_db-redis"], indirect=True)
@@ -269,7 +260,7 @@ def test_a_write_during_a_cache_outage_is_not_hidden_by_the_old_copy(
     engine, live_token
 ):
     transport = Transport("wsgi")
-    assert read(transport, live_token) == "secret"  # Redis holds a copy now
+    assert read(transport, live_token)["value"] == "secret"  # Redis holds a copy now
     with redis_unreachable(engine):
         response = transport.get(
             "/write/", cookie=cookie(live_token), query={"value": "written meanwhile"}
@@ -278,23 +269,23 @@ def test_a_write_during_a_cache_outage_is_not_hidden_by_the_old_copy(
     # Redis is back its copy and the database agree.
     assert_unavailable(response)
     assert stored_value(engine, live_token) == "secret"
-    assert read(transport, live_token) == "secret"
+    assert read(transport, live_token)["value"] == "secret"
 
 
 @pytest.mark.parametrize("engine", ["cached_db-redis"], indirect=True)
 def test_logout_while_the_cache_is_down_changes_nothing(
     transport, engine, live_token, stored
 ):
-    assert read(transport, live_token) == "secret"  # cached in Redis now
+    assert read(transport, live_token)["value"] == "secret"  # cached in Redis now
     before = stored(live_token)
     with redis_unreachable(engine):
         response = transport.get("/logout-session/", cookie=cookie(live_token))
     assert_unavailable(response)
     assert stored(live_token) == before
-    assert read(transport, live_token) == "secret"
+    assert read(transport, live_token)["value"] == "secret"
     response = transport.get("/logout-session/", cookie=cookie(live_token))
     assert session_cookie(response).value == ""
-    assert read(transport, live_token) is None
+    assert read(transport, live_token)["value"] is None
 
 
 # -- Redis evicting the key ---------------------------------------------------------------
@@ -314,11 +305,11 @@ def evict(engine, token):
 
 @pytest.mark.parametrize("engine", REDIS_ENGINES, indirect=True)
 def test_evicted_key_before_a_request(transport, engine, live_token):
-    assert read(transport, live_token) == "secret"
+    assert read(transport, live_token)["value"] == "secret"
     evict(engine, live_token)
     # The cache engine has lost the session; cached_db reads the database.
     expected = None if engine.kind == "cache" else "secret"
-    assert read(transport, live_token) == expected
+    assert read(transport, live_token)["value"] == expected
 
 
 @pytest.mark.parametrize("engine", REDIS_ENGINES, indirect=True)
@@ -330,12 +321,12 @@ def test_evicted_key_during_a_write(transport, engine, live_token, in_flight):
         assert response.status_code == 400
         assert not response.cookies, response.cookies.output()
         assert engine.stored.hashes() == set()
-        assert read(transport, live_token) is None
+        assert read(transport, live_token)["value"] is None
     else:
         # Only a copy was lost: the database still has the session.
         assert response.status_code == 200
         assert session_cookie(response).value == live_token
-        assert read(transport, live_token) == "written by the slow request"
+        assert read(transport, live_token)["value"] == "written by the slow request"
 
 
 # -- views that fail ---------------------------------------------------------------------
@@ -352,7 +343,7 @@ def test_a_failing_view_persists_nothing_of_the_session(
     assert response.status_code >= 500
     assert not response.cookies, response.cookies.output()
     assert stored(live_token) == before
-    assert read(transport, live_token) == "secret"
+    assert read(transport, live_token)["value"] == "secret"
     response = transport.get(path)  # a new visitor
     assert not response.cookies
     assert engine.stored.hashes() == {tokens.hash_token(live_token)}
