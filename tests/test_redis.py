@@ -1020,11 +1020,12 @@ def test_no_writer_gets_past_the_lock_another_writer_holds(engine):
     store = engine.store_class(store.session_key)
     store.load()
     ops, key_hash, now = store._ops, store.key_hash, timezone.now()
-    record = store._record({"value": "mine"}, now)
+    record = store._held.record({"value": "mine"}, now, store.state.client)
+    version = store._held.version
     holder = ops._lock(key_hash)
-    assert ops.update(key_hash, record, now, store._version) == 0
+    assert ops.update(key_hash, record, now, version) == 0
     assert ops.bump(key_hash, now, record.expiry)  # a touch changes no data
-    assert ops.update(key_hash, record, now, store._version, lock=holder) == 1
+    assert ops.update(key_hash, record, now, version, lock=holder) == 1
     scs_redis.UNLOCK.run(ops.client, [ops.lock_key(key_hash)], [holder])
     assert engine.redis().exists(ops.lock_key(key_hash)) == 0
     assert engine.store_class(store.session_key)["value"] == "mine"
@@ -1043,7 +1044,8 @@ def test_a_lock_left_by_a_crashed_writer_only_delays_the_next(engine, monkeypatc
     latest.load()
 
     def apply(loaded):
-        return latest._record({"value": "after the crash"}, timezone.now())
+        data = {"value": "after the crash"}
+        return latest._held.record(data, timezone.now(), latest.state.client)
 
     written = ops.update_locked(latest.key_hash, timezone.now(), None, apply)
     assert written is not None
