@@ -32,6 +32,10 @@ DEFAULTS: dict[str, Any] = {
     "IP_FULL": False,
     "TRUSTED_PROXY_HEADER": None,
     "TRUSTED_PROXY_COUNT": 1,
+    # Sealing of stored sessions (crypto.py): on unless set to None. Without
+    # ENCRYPTION_KEYS, keys are derived from SECRET_KEY and its fallbacks.
+    "ENCRYPTION": "aes-gcm",
+    "ENCRYPTION_KEYS": None,
 }
 
 _cache: dict[str, Any] | None = None
