@@ -11,7 +11,9 @@ reset with ``CONFIG RESETSTAT``, also counts the commands the Lua scripts run).
 
 from __future__ import annotations
 
+import json
 import pickle
+import re
 import time
 from collections import Counter
 from contextlib import contextmanager
@@ -27,10 +29,11 @@ from django.core.cache import caches
 from django.test import AsyncClient, Client
 
 from scs_django import codec, tokens
-from scs_django.backends import cached_db
+from scs_django.backends import cached_db, redis_layout
 from scs_django.backends import redis as scs_redis
 from scs_django.backends.base import Record
 from scs_django.backends.cache import CacheSessions, redis_sessions
+from scs_django.backends.redis_scripts import SCRIPTS
 from scs_django.exceptions import SessionStoreUnavailable
 from tests.engines import REDIS_ENGINES, RedisValues, from_micros, now_micros
 from tests.factories import PASSWORD
@@ -102,9 +105,8 @@ def server(engine, settings):
 @pytest.fixture
 def warm_scripts(engine):
     """Load the Lua scripts, so the first write of a test pays no SCRIPT LOAD."""
-    for script in vars(scs_redis).values():
-        if isinstance(script, scs_redis.Script):
-            engine.redis().script_load(script.source)
+    for script in SCRIPTS:
+        engine.redis().script_load(script.source)
 
 
 @contextmanager
@@ -839,6 +841,113 @@ def test_an_idle_touch_rewrites_only_the_two_times_in_place(
     assert after["expiry_micros"] == before["expiry_micros"] + 61_000_000
     unchanged = ("data", "version", "created_micros", "absolute_micros", "user")
     assert [after[f] for f in unchanged] == [before[f] for f in unchanged]
+
+
+# -- the stored value, read without the engine's layout table -----------------------
+
+# The header as the docstring of scs_django/backends/redis_layout.py documents
+# it, written out by hand: the engine's table of fields is not used here.
+DOCUMENTED_HEADER = re.compile(
+    rb"s(?P<expiry>[0-9]{16})(?P<last_seen>[0-9]{16})(?P<version>[0-9]{16})"
+    rb"(?P<created_at>[0-9]{16})(?P<absolute_expiry>[0-9]{16})"
+    rb"(?P<user_length>[0-9]{6})(?P<client_length>[0-9]{6})"
+)
+
+
+def documented_fields(value):
+    """A session value split as documented: the 93-byte header, then the user
+    id, the client metadata (JSON) and the envelope."""
+    head = DOCUMENTED_HEADER.match(value)
+    assert head is not None and head.end() == 93, value[:100]
+    fields = {name: int(digits) for name, digits in head.groupdict().items()}
+    user_end = 93 + fields.pop("user_length")
+    client_end = user_end + fields.pop("client_length")
+    fields["user"] = value[93:user_end].decode()
+    fields["client"] = json.loads(value[user_end:client_end] or b"null")
+    fields["envelope"] = codec.decode(value[client_end:])
+    return fields
+
+
+@on_redis_engines
+def test_a_stored_value_has_the_documented_layout(engine, user_factory, settings):
+    settings.SCS = {
+        "ABSOLUTE_TIMEOUT": 8 * 3600,
+        "IDLE_TIMEOUT": 1800,
+        "TOUCH_INTERVAL": 60,
+        "RECORD_IP": True,
+        "RECORD_USER_AGENT": True,
+    }
+    second, user = 1_000_000, user_factory()
+    view = engine.stored if engine.kind == "cache" else engine.cached()
+    client = Client(REMOTE_ADDR="203.0.113.77", HTTP_USER_AGENT="Firefox/140.0")
+
+    def stored():
+        key_hash = tokens.hash_token(client.cookies[COOKIE].value)
+        return documented_fields(engine.redis().get(view.key(key_hash)))
+
+    with time_machine.travel("2026-03-01 12:00:00+00:00", tick=False) as clock:
+        t0 = now_micros()
+        assert login(client, user).status_code == 302  # a new session, renewed
+        created = stored()
+        assert created == {
+            "expiry": t0 + 1800 * second,
+            "last_seen": t0,
+            "version": created["version"],
+            "created_at": t0,
+            "absolute_expiry": t0 + 8 * 3600 * second,
+            "user": str(user.pk),
+            "client": {"ip": "203.0.113.0", "ua": "Firefox/140.0"},
+            "envelope": created["envelope"],
+        }
+        envelope = created["envelope"]
+        assert (envelope.created, envelope.absolute) == (t0, t0 + 8 * 3600 * second)
+        assert envelope.data["_auth_user_id"] == str(user.pk)
+
+        clock.shift(10)  # a write: the update script
+        client.get("/write/", {"value": "changed"})
+        written = stored()
+        assert written["version"] == created["version"] + 1
+        assert written["last_seen"] == t0 + 10 * second
+        assert written["expiry"] == t0 + 1810 * second
+        assert written["envelope"].data["value"] == "changed"
+        unchanged = ("created_at", "absolute_expiry", "user")
+        assert [written[f] for f in unchanged] == [created[f] for f in unchanged]
+
+        clock.shift(60)  # an idle touch: the bump script, in place
+        assert client.get("/read/").json()["value"] == "changed"
+        touched = stored()
+        assert touched["last_seen"] == t0 + 70 * second
+        assert touched["expiry"] == t0 + 1870 * second
+        assert {**touched, "last_seen": 0, "expiry": 0} == {
+            **written,
+            "last_seen": 0,
+            "expiry": 0,
+        }
+
+
+def test_the_layout_table_is_the_documented_one():
+    # The docstring's table (offset, size), the fields it describes, and the
+    # table the engine slices with and fills the Lua scripts from.
+    rows = re.findall(r"^(\d+) +(\d+) +", redis_layout.__doc__, flags=re.MULTILINE)
+    documented = [
+        ("kind", 0, 1),
+        ("expiry", 1, 16),
+        ("last_seen", 17, 16),
+        ("version", 33, 16),
+        ("created_at", 49, 16),
+        ("absolute_expiry", 65, 16),
+        ("user_length", 81, 6),
+        ("client_length", 87, 6),
+    ]
+    assert [(int(offset), int(size)) for offset, size in rows] == [
+        (offset, size) for _name, offset, size in documented
+    ]
+    offset, table = 0, []
+    for name, width in redis_layout.FIELDS:
+        table.append((name, offset, width))
+        offset += width
+    assert table == documented
+    assert redis_layout.HEAD == 93
 
 
 def far_record(user_id, *, years=1, agent=""):

@@ -1,42 +1,20 @@
 """Sessions in Redis through redis-py's native client, never through pickle.
 
 Each session is one Redis string under ``<prefix>s:{<tag>}<rest of the hash>``,
-read with a single ``GET``. It starts with a fixed header of ASCII digits, so
-that the Lua scripts can check and bump it in place, and Python can slice it
-without a parser:
+read with a single ``GET``; :mod:`scs_django.backends.redis_layout` documents
+the value. The key's TTL is the time left until the session's expiry. Every
+write of an existing session is a small Lua script
+(:mod:`scs_django.backends.redis_scripts`) that first checks the key is still
+there, unexpired and at the version the request read, so a logout, a revoke or
+a TTL expiry in between is never undone; creating one is a ``SET NX``. An idle
+touch overwrites the two times of the header with ``SETRANGE``, leaving the
+data alone. The cluster hash tag is the first two hex digits of the token
+hash; on Redis Cluster a renewed token is drawn with the same two digits, so
+the old and the new key sit in one slot and the rename stays one atomic script
+there too.
 
-======  ====  =============================================================
-offset  size  field
-======  ====  =============================================================
-0       1     ``s`` a session; other kinds are followed by less (below)
-1       16    expiry (min of idle, fixed and absolute deadlines), µs
-17      16    last seen, µs
-33      16    version, bumped by every data write
-49      16    created, µs
-65      16    absolute expiry, µs
-81      6     U, the length of the user id (empty when anonymous)
-87      6     M, the length of the client metadata (JSON; empty when not recorded)
-93      U     the user id
-93+U    M     the client metadata: ``{"ip": ..., "ua": ...}``
-93+U+M  rest  the encoded envelope (raw bytes, never unpickled)
-======  ====  =============================================================
-
-Times are microseconds since the epoch, zero-padded to 16 digits (enough until
-the year 2286); the key's TTL is the time left until the expiry. Every write
-of an existing session is a small Lua script that first checks the key is
-still there, unexpired and at the version the request read, so a logout, a
-revoke or a TTL expiry in between is never undone; creating one is a
-``SET NX``. An idle touch overwrites the two times of the header with
-``SETRANGE``, leaving the data alone. The cluster hash tag is the first two
-hex digits of the token hash; on Redis Cluster a renewed token is drawn with
-the same two digits, so the old and the new key sit in one slot and the
-rename stays one atomic script there too.
-
-Other values under a session's key: ``x`` a cached_db tombstone (nothing
-follows); ``p`` and the version field alone, a cached_db marker of a version
-being written to the database; ``r`` and a token hash, the forward a renewal
-leaves for a minute under the old key, so that a revoke which listed the old
-key ends the renewed session too.
+A renewal leaves a forward under the old key for a minute, so that a revoke
+which listed the old key ends the renewed session too.
 
 When a write loses to a concurrent one, the writer takes the session's lock
 ``<prefix>l:{<tag>}<rest of the hash>`` (``SET NX`` with a short TTL), reads
@@ -50,26 +28,33 @@ the session and pruned of dead members whenever it is read or written.
 
 from __future__ import annotations
 
-import json
 import math
 import secrets
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
-from redis.exceptions import NoScriptError, ResponseError
+from redis.exceptions import ResponseError
 
 from .. import conf, tokens
 from ..lifetime import from_micros
 from ..lifetime import to_micros as micros
 from .base import Loaded, wait_for_lock
+from .redis_layout import (
+    TOMBSTONE,
+    client_metadata,
+    fixed_header,
+    live_session,
+    pack,
+    pending_marker,
+    times,
+    unpack,
+    user_field,
+)
+from .redis_scripts import BUMP, KILL, MARK, PUT, UNLOCK, UPDATE, run_pipeline
 
 TAG_LENGTH = 2
 SAME_SLOT_DRAWS = 100_000
-
-SESSION, TOMBSTONE, PENDING = b"s", b"x", b"p"  # a forward is "r" (Lua only)
-HEAD = 93  # bytes before the user id
-_LARGEST = 10**16 - 1
 # A renewed session's old key names the new one this long, so that a revoke
 # which listed the old key follows it (see revoke()).
 FORWARD_MS = 60_000
@@ -83,252 +68,11 @@ LOCK_WAIT_SECONDS = 10.0
 # of any usual size.
 LISTED = 4096
 
-# KEYS: session key, its lock [, new key]. ARGV: now, version ('' for any),
-# ttl, the fixed header, user id, client metadata, '1' to keep the stored
-# client metadata instead, payload, the lock token this request holds ('' for
-# none), the new key's hash, the forward's ttl. 1 written, 0 gone/expired/other
-# version/locked by another request, -1 new key taken.
-_UPDATE = """
-local head = redis.call('GETRANGE', KEYS[1], 0, 92)
-if #head < 93 or string.sub(head, 1, 1) ~= 's' then return 0 end
-if tonumber(string.sub(head, 2, 17)) <= tonumber(ARGV[1]) then return 0 end
-if ARGV[2] ~= '' and tonumber(string.sub(head, 34, 49)) ~= tonumber(ARGV[2]) then
-  return 0
-end
-local holder = redis.call('GET', KEYS[2])
-if holder and holder ~= ARGV[9] then return 0 end
-local client = ARGV[6]
-if ARGV[7] == '1' then
-  local u = tonumber(string.sub(head, 82, 87))
-  local m = tonumber(string.sub(head, 88, 93))
-  client = ''
-  if m > 0 then client = redis.call('GETRANGE', KEYS[1], 93 + u, 92 + u + m) end
-end
-local target = KEYS[1]
-if #KEYS == 3 then
-  if redis.call('EXISTS', KEYS[3]) == 1 then return -1 end
-  redis.call('SET', KEYS[1], 'r' .. ARGV[10], 'PX', ARGV[11])
-  target = KEYS[3]
-end
-redis.call('SET', target, ARGV[4] .. string.format('%06d%06d', #ARGV[5], #client)
-  .. ARGV[5] .. client .. ARGV[8], 'PX', ARGV[3])
-return 1
-"""
-
-# A copy kept in front of the database (cached_db). KEYS: key; ARGV: version,
-# ttl, value. Never over a tombstone, a newer copy or the marker of a newer
-# version being written.
-_PUT = """
-local head = redis.call('GETRANGE', KEYS[1], 0, 48)
-local kind = string.sub(head, 1, 1)
-if kind == 'x' then return 0 end
-if (kind == 's' or kind == 'p') and #head == 49
-    and tonumber(string.sub(head, 34, 49)) > tonumber(ARGV[1]) then
-  return 0
-end
-redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[2])
-return 1
-"""
-
-# Before a copy's version is written to the database: the marker stops copies
-# of older versions (a read that raced the write) from being cached, and is
-# replaced by the new copy once the database has it. KEYS: key; ARGV: version,
-# ttl, marker. Never over a tombstone or the marker of a newer version.
-_MARK = """
-local head = redis.call('GETRANGE', KEYS[1], 0, 48)
-local kind = string.sub(head, 1, 1)
-if kind == 'x' then return 0 end
-if kind == 'p' and #head == 49
-    and tonumber(string.sub(head, 34, 49)) >= tonumber(ARGV[1]) then
-  return 1
-end
-redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[2])
-return 1
-"""
-
-# Ends a session, following it to where a renewal moved it. KEYS: key; ARGV:
-# the user id it must belong to ('' for any). 1 ended, the new key's hash for
-# a renewed session, 0 nothing (gone, someone else's).
-_KILL = """
-local value = redis.call('GET', KEYS[1])
-if not value then return 0 end
-local kind = string.sub(value, 1, 1)
-if kind == 'r' then return string.sub(value, 2) end
-if kind ~= 's' or #value < 93 then return 0 end
-if ARGV[1] ~= '' then
-  local u = tonumber(string.sub(value, 82, 87))
-  if string.sub(value, 94, 93 + u) ~= ARGV[1] then return 0 end
-end
-redis.call('DEL', KEYS[1])
-return 1
-"""
-
-# KEYS: a session's lock; ARGV: the token that holds it.
-_UNLOCK = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
-
-# KEYS: session key; ARGV: now, ttl, the new expiry and last seen (32 digits).
-_BUMP = """
-local head = redis.call('GETRANGE', KEYS[1], 0, 16)
-if #head < 17 or string.sub(head, 1, 1) ~= 's' then return 0 end
-if tonumber(string.sub(head, 2, 17)) <= tonumber(ARGV[1]) then return 0 end
-redis.call('SETRANGE', KEYS[1], 1, ARGV[3])
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
-return 1
-"""
-
-
-class Script:
-    """A Lua script run by EVALSHA, loaded on first NOSCRIPT.
-
-    redis-py's own Script object adds a SCRIPT EXISTS round trip to every
-    pipeline that contains it; this one only pays when the server lacks it.
-    """
-
-    def __init__(self, source: str) -> None:
-        from hashlib import sha1
-
-        self.source = source
-        self.sha = sha1(source.encode()).hexdigest()  # noqa: S324 - Redis' script id
-
-    def queue(self, pipe: Any, keys: list[str], args: list[Any]) -> None:
-        """Add a run of this script to ``pipe``."""
-        # Not pipe.evalsha(): redis-py's ClusterPipeline blocks that method,
-        # though it routes an EVALSHA by its keys like any other command.
-        pipe.execute_command("EVALSHA", self.sha, len(keys), *keys, *args)
-
-    def run(
-        self,
-        client: Any,
-        keys: list[str],
-        args: list[Any],
-        extra: Callable[[Any], None] | None = None,
-    ) -> Any:
-        """Run the script, then ``extra(pipeline)`` commands, in one round trip."""
-        if extra is None:
-            # Alone, it needs no pipeline (which costs more to build than the
-            # command itself).
-            command = ("EVALSHA", self.sha, len(keys), *keys, *args)
-            try:
-                return client.execute_command(*command)
-            except ResponseError as exc:
-                if not _missing_script(exc):
-                    raise
-            client.script_load(self.source)
-            return client.execute_command(*command)
-
-        def build(pipe: Any) -> None:
-            self.queue(pipe, keys, args)
-            if extra is not None:
-                extra(pipe)
-
-        return run_pipeline(client, build, (self,))[0]
-
-
-def _missing_script(exc: ResponseError) -> bool:
-    # The server lost its scripts (a restart, SCRIPT FLUSH).
-    return isinstance(exc, NoScriptError) or "NOSCRIPT" in str(exc)
-
-
-def run_pipeline(client: Any, build: Any, scripts: Iterable[Script]) -> list[Any]:
-    """Send the commands ``build(pipeline)`` queues in one round trip, loading
-    the scripts once if the server lost them (a restart, SCRIPT FLUSH)."""
-    for attempt in (1, 2):
-        pipe = client.pipeline(transaction=False)
-        build(pipe)
-        try:
-            results: list[Any] = pipe.execute()
-            return results
-        except ResponseError as exc:
-            if not _missing_script(exc) or attempt == 2:
-                raise
-            for script in scripts:
-                client.script_load(script.source)
-    raise AssertionError("unreachable")
-
-
-UPDATE, BUMP, PUT = Script(_UPDATE), Script(_BUMP), Script(_PUT)
-MARK, KILL, UNLOCK = Script(_MARK), Script(_KILL), Script(_UNLOCK)
-
 
 def ttl_ms(expiry: datetime, now: datetime) -> int:
+    """Milliseconds from ``now`` to ``expiry``, at least 1."""
     # Relative, from the application's clock: the server's clock may differ.
     return max(1, math.ceil((expiry - now).total_seconds() * 1000))
-
-
-def _digits(value: int) -> bytes:
-    # A fixed width keeps every field at its offset; past the year 2286 a
-    # deadline is as good as never.
-    return b"%016d" % min(max(value, 0), _LARGEST)
-
-
-def fixed_header(record: Any) -> bytes:
-    """The first 81 bytes of ``record``'s value: kind and the five numbers."""
-    return b"".join(
-        (
-            SESSION,
-            _digits(micros(record.expiry)),
-            _digits(micros(record.last_seen)),
-            _digits(record.version),
-            _digits(micros(record.created_at)),
-            _digits(micros(record.absolute_expiry)),
-        )
-    )
-
-
-def client_metadata(record: Any) -> bytes:
-    """The client metadata of ``record`` as stored, or b"" when none was recorded."""
-    ip, agent = getattr(record, "ip", None), getattr(record, "user_agent", None)
-    if not ip and not agent:
-        return b""
-    return json.dumps({"ip": ip or None, "ua": agent or ""}).encode()
-
-
-def _user(record: Any) -> bytes:
-    return b"" if record.user_id is None else str(record.user_id).encode()
-
-
-def pack(record: Any, client: bytes = b"") -> bytes:
-    """``record`` as one Redis value (see the module's docstring)."""
-    user = _user(record)
-    return b"".join(
-        (
-            fixed_header(record),
-            b"%06d%06d" % (len(user), len(client)),
-            user,
-            client,
-            record.payload,
-        )
-    )
-
-
-def unpack(value: Any) -> dict[str, Any] | None:
-    """Every field of a stored session value, or None for anything else
-    (a tombstone, a value of another shape)."""
-    if not isinstance(value, bytes) or len(value) < HEAD or value[:1] != SESSION:
-        return None
-    try:
-        numbers = [int(value[i : i + 16]) for i in range(1, 81, 16)]
-        users, clients = int(value[81:87]), int(value[87:93])
-        if len(value) < HEAD + users + clients:
-            return None
-        client = json.loads(value[HEAD + users : HEAD + users + clients] or b"{}")
-    except ValueError:
-        return None
-    expiry, seen, version, created, absolute = numbers
-    return {
-        "expiry": expiry,
-        "last_seen": seen,
-        "version": version,
-        "created_at": created,
-        "absolute_expiry": absolute,
-        "user": value[HEAD : HEAD + users].decode(errors="replace"),
-        "ip": client.get("ip") if isinstance(client, dict) else None,
-        "user_agent": (client.get("ua") if isinstance(client, dict) else "") or "",
-        "payload": value[HEAD + users + clients :],
-    }
 
 
 class RedisSessions:
@@ -388,17 +132,11 @@ class RedisSessions:
             if "WRONGTYPE" in str(exc):
                 return None  # something else sits under the key; never decode it
             raise
-        # The hot path: slice the header rather than unpack() all of it.
-        if value is None or len(value) < HEAD or value[:1] != SESSION:
+        found = live_session(value, micros(now))
+        if found is None:
             return None
-        try:
-            if int(value[1:17]) <= micros(now):
-                return None
-            seen, version = int(value[17:33]), int(value[33:49])
-            skip = HEAD + int(value[81:87]) + int(value[87:93])
-        except ValueError:
-            return None
-        return Loaded(value[skip:], from_micros(seen, conf.use_tz()), version)
+        payload, seen, version = found
+        return Loaded(payload, from_micros(seen, conf.use_tz()), version)
 
     def _index(
         self, record: Any, key_hash: str, now: datetime, drop: str | None = None
@@ -457,7 +195,7 @@ class RedisSessions:
                 "" if version is None else version,
                 self._ttl(record.expiry, now),
                 fixed_header(record),
-                _user(record),
+                user_field(record),
                 client_metadata(record) if renewal else b"",
                 "0" if renewal else "1",
                 record.payload,
@@ -514,11 +252,7 @@ class RedisSessions:
         result: int = BUMP.run(
             self.client,
             [self.session_key(key_hash)],
-            [
-                micros(now),
-                self._ttl(expiry, now),
-                _digits(micros(expiry)) + _digits(micros(now)),
-            ],
+            [micros(now), self._ttl(expiry, now), times(micros(expiry), micros(now))],
         )
         return result == 1
 
@@ -548,7 +282,7 @@ class RedisSessions:
         MARK.run(
             self.client,
             [self.session_key(key_hash)],
-            [version, seconds * 1000, PENDING + b"0" * 32 + _digits(version)],
+            [version, seconds * 1000, pending_marker(version)],
         )
 
     def bury(self, key_hashes: Iterable[str], seconds: int) -> None:

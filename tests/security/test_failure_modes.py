@@ -40,7 +40,7 @@ from django.db.utils import load_backend
 from django.test.utils import override_settings
 
 from scs_django import codec, tokens
-from scs_django.backends.redis import PUT
+from scs_django.backends.redis_scripts import PUT
 from tests.factories import PASSWORD
 from tests.routers import current_database
 from tests.security.test_store_failures import (
