@@ -1,9 +1,16 @@
 """System checks: exact messages for each misconfiguration."""
 
+import base64
+
 import pytest
 from django.core import checks
 
-from scs_django.checks import check_engine, check_settings
+from scs_django.checks import (
+    check_encryption,
+    check_encryption_deploy,
+    check_engine,
+    check_settings,
+)
 from tests.utils import ids_and_messages
 
 
@@ -160,3 +167,160 @@ def test_checks_are_registered():
     registered = checks.registry.registry.get_checks()
     assert check_settings in registered
     assert check_engine in registered
+
+
+# -- sealing -----------------------------------------------------------------------
+
+KEY = bytes(range(32))
+KEY_HINT = (
+    "A key is 32 random bytes, or their base64 text, such as "
+    'base64.b64encode(os.urandom(32)).decode("ascii").'
+)
+
+
+def test_encryption_is_on_and_clean_by_default(settings):
+    settings.SCS = {}
+    assert check_encryption() == []
+    assert check_encryption_deploy() == []
+
+
+@pytest.mark.parametrize("algorithm", ["aes-gcm", "chacha20-poly1305", None])
+def test_every_known_algorithm_is_accepted(settings, algorithm):
+    settings.SCS = {"ENCRYPTION": algorithm}
+    assert check_encryption() == []
+
+
+def test_an_unknown_algorithm_names_the_closest_one(settings):
+    settings.SCS = {"ENCRYPTION": "AES_GCM"}
+    assert check_encryption() == [
+        checks.Error(
+            "SCS[\"ENCRYPTION\"] is 'AES_GCM', which is not an algorithm scs_django "
+            "knows.",
+            hint='Did you mean SCS["ENCRYPTION"] = "aes-gcm"?',
+            id="scs_django.E040",
+        )
+    ]
+
+
+@pytest.mark.parametrize("algorithm", ["rot13", True, ["aes-gcm"]])
+def test_an_unknown_algorithm_without_a_close_match(settings, algorithm):
+    settings.SCS = {"ENCRYPTION": algorithm}
+    assert check_encryption() == [
+        checks.Error(
+            f'SCS["ENCRYPTION"] is {algorithm!r}, which is not an algorithm scs_django '
+            "knows.",
+            hint='Use "aes-gcm" (the default), "chacha20-poly1305", or None to store '
+            "sessions unencrypted.",
+            id="scs_django.E040",
+        )
+    ]
+
+
+@pytest.mark.parametrize(
+    "keys, problem",
+    [([], "empty"), ((), "empty"), (KEY, "not a list"), ("a-single-key", "not a list")],
+)
+def test_keys_must_be_a_non_empty_list(settings, keys, problem):
+    settings.SCS = {"ENCRYPTION_KEYS": keys}
+    assert check_encryption() == [
+        checks.Error(
+            f'SCS["ENCRYPTION_KEYS"] is {problem}; it must be a list of keys, or None '
+            "to derive them from SECRET_KEY.",
+            hint='Write SCS["ENCRYPTION_KEYS"] = [new_key, old_key, ...]: the first '
+            "encrypts, all decrypt.",
+            id="scs_django.E041",
+        )
+    ]
+
+
+def test_malformed_keys_are_named_by_place_never_shown(settings):
+    secret_text = base64.b64encode(KEY[:24]).decode()
+    settings.SCS = {
+        "ENCRYPTION_KEYS": [KEY, KEY[:16], secret_text, "not base64!", 12345]
+    }
+    messages = check_encryption()
+    assert ids_and_messages(messages) == [
+        (
+            "scs_django.E042",
+            'SCS["ENCRYPTION_KEYS"][1] is not a key: it is 16 bytes, not 32.',
+        ),
+        (
+            "scs_django.E042",
+            'SCS["ENCRYPTION_KEYS"][2] is not a key: it decodes to 24 bytes, not 32.',
+        ),
+        (
+            "scs_django.E042",
+            'SCS["ENCRYPTION_KEYS"][3] is not a key: it is not base64.',
+        ),
+        (
+            "scs_django.E042",
+            'SCS["ENCRYPTION_KEYS"][4] is not a key: it is of type int, not bytes or '
+            "base64 text.",
+        ),
+    ]
+    assert {m.hint for m in messages} == {KEY_HINT}
+    assert not any(secret_text in m.msg for m in messages)
+
+
+def test_malformed_keys_are_reported_even_with_encryption_off(settings):
+    settings.SCS = {"ENCRYPTION": None, "ENCRYPTION_KEYS": ["short"]}
+    assert [m.id for m in check_encryption()] == ["scs_django.E042"]
+
+
+def test_a_key_given_twice_is_reported(settings):
+    other = bytes(range(1, 33))
+    settings.SCS = {
+        "ENCRYPTION_KEYS": [KEY, other, base64.urlsafe_b64encode(KEY).decode()]
+    }
+    assert check_encryption() == [
+        checks.Error(
+            'SCS["ENCRYPTION_KEYS"][2] is the same key as SCS["ENCRYPTION_KEYS"][0].',
+            hint="Keep each key once, in the place that says when it was made: the "
+            "first encrypts.",
+            id="scs_django.E043",
+        )
+    ]
+
+
+def test_encryption_without_any_key_is_reported(settings):
+    settings.SECRET_KEY = ""
+    settings.SCS = {}
+    assert check_encryption() == [
+        checks.Error(
+            "Sessions are encrypted, but SECRET_KEY is empty and "
+            'SCS["ENCRYPTION_KEYS"] is not set, so there is no key.',
+            hint='Set SECRET_KEY, or give SCS["ENCRYPTION_KEYS"] a list of keys.',
+            id="scs_django.E044",
+        )
+    ]
+    settings.SCS = {"ENCRYPTION_KEYS": [KEY]}
+    assert check_encryption() == []
+    settings.SCS = {"ENCRYPTION": None}
+    assert check_encryption() == []
+
+
+def test_encryption_turned_off_is_a_deploy_warning(settings):
+    settings.SCS = {"ENCRYPTION": None}
+    assert check_encryption_deploy() == [
+        checks.Warning(
+            'SCS["ENCRYPTION"] is None, so session data is stored unencrypted: whoever '
+            "reads the database, the cache or a backup reads every session, and "
+            "whoever can write there can change one.",
+            hint='Remove SCS["ENCRYPTION"] to use "aes-gcm", the default.',
+            id="scs_django.W040",
+        )
+    ]
+
+
+def test_encryption_checks_leave_a_malformed_scs_to_e002(settings):
+    settings.SCS = ["ENCRYPTION"]
+    assert check_encryption() == []
+    assert check_encryption_deploy() == []
+
+
+def test_encryption_checks_are_registered():
+    assert check_encryption in checks.registry.registry.get_checks()
+    assert check_encryption_deploy in checks.registry.registry.get_checks(
+        include_deployment_checks=True
+    )
+    assert check_encryption_deploy not in checks.registry.registry.get_checks()
