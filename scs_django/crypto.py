@@ -90,7 +90,9 @@ def parse_key(value: object) -> bytes:
             raise ValueError(f"it is {len(value)} bytes, not {KEY_BYTES}")
         return value
     if not isinstance(value, str):
-        raise ValueError(f"it is a {type(value).__name__}, not bytes or base64 text")
+        raise ValueError(
+            f"it is of type {type(value).__name__}, not bytes or base64 text"
+        )
     text = value.rstrip("=")
     if set("+/") & set(text) and set("-_") & set(text):
         raise ValueError("it mixes standard and URL-safe base64")
@@ -195,7 +197,7 @@ def seal(plaintext: bytes, *, key_hash: str, purpose: bytes) -> bytes:
 
     ``key_hash`` is the hex hash of the session's token
     (:func:`scs_django.tokens.hash_token`). Raises ``ImproperlyConfigured``
-    when encryption is off or no key is usable, ``TypeError`` or
+    when encryption is off or misconfigured, ``TypeError`` or
     ``ValueError`` for arguments of the wrong kind.
     """
     ring = _keyring()
@@ -226,7 +228,8 @@ def open_sealed(
     another session or purpose, under a removed key or another algorithm,
     plaintext, or not bytes at all. Always None while encryption is off; a
     blob is never read as plaintext. Raises only ``ImproperlyConfigured``,
-    when encryption is on and no key is usable.
+    for an unknown algorithm or when no key is usable (the system checks
+    report both at startup).
     """
     ring = _keyring()
     if ring is None:
