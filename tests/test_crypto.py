@@ -210,8 +210,8 @@ def test_a_repeated_secret_gives_one_key(settings):
             "+" + base64.urlsafe_b64encode(b"\xff" * 32).decode()[1:],
             "it mixes standard",
         ),
-        (None, "it is a NoneType, not bytes or base64 text"),
-        (bytearray(KEY_A), "it is a bytearray, not bytes or base64 text"),
+        (None, "it is of type NoneType, not bytes or base64 text"),
+        (bytearray(KEY_A), "it is of type bytearray, not bytes or base64 text"),
     ],
 )
 def test_malformed_keys_are_refused(value, problem):
