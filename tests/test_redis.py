@@ -32,8 +32,11 @@ from scs_django import codec, tokens
 from scs_django.backends import cached_db, redis_layout
 from scs_django.backends import redis as scs_redis
 from scs_django.backends.base import Record
-from scs_django.backends.cache import CacheSessions, redis_sessions
+from scs_django.backends.cache import redis_sessions
+from scs_django.backends.cache_api import CacheSessions
+from scs_django.backends.operations import UpdateOutcome
 from scs_django.backends.redis_scripts import SCRIPTS
+from scs_django.backends.redis_users import LISTED, RedisUsers
 from scs_django.exceptions import SessionStoreUnavailable
 from tests.engines import REDIS_ENGINES, RedisValues, from_micros, now_micros
 from tests.factories import PASSWORD
@@ -973,11 +976,11 @@ def far_record(user_id, *, years=1, agent=""):
 @on_cache_redis
 def test_listing_reads_a_user_id_longer_than_the_usual_header(engine):
     ops = redis_sessions()
-    user_id = "u" * (scs_redis.LISTED + 100)  # a string primary key, absurdly long
+    user_id = "u" * (LISTED + 100)  # a string primary key, absurdly long
     record = far_record(user_id, agent="agent")
     key_hash = tokens.hash_token(tokens.new_token())
     assert ops.insert(key_hash, record, record.last_seen)
-    [listed] = ops.user_sessions(user_id, record.last_seen)
+    [listed] = RedisUsers(ops).user_sessions(user_id, record.last_seen)
     assert listed["key_hash"] == key_hash
     assert (listed["ip"], listed["user_agent"]) == ("203.0.113.0", "agent")
     assert engine.stored.get(key_hash)["user"] == user_id
@@ -1131,11 +1134,12 @@ def test_no_writer_gets_past_the_lock_another_writer_holds(engine):
     ops, key_hash, now = store._ops, store.key_hash, timezone.now()
     record = store._held.record({"value": "mine"}, now, store.state.client)
     version = store._held.version
-    holder = ops._lock(key_hash)
-    assert ops.update(key_hash, record, now, version) == 0
+    holder = ops.lock(key_hash)
+    assert ops.update(key_hash, record, now, version) is UpdateOutcome.STALE
     assert ops.bump(key_hash, now, record.expiry)  # a touch changes no data
-    assert ops.update(key_hash, record, now, version, lock=holder) == 1
-    scs_redis.UNLOCK.run(ops.client, [ops.lock_key(key_hash)], [holder])
+    written = ops.write(key_hash, record, now, version, None, lock=holder)
+    assert written is UpdateOutcome.WRITTEN
+    ops.unlock(key_hash, holder)
     assert engine.redis().exists(ops.lock_key(key_hash)) == 0
     assert engine.store_class(store.session_key)["value"] == "mine"
 
@@ -1168,4 +1172,4 @@ def test_a_lock_held_too_long_makes_the_store_unavailable(engine, monkeypatch):
     engine.redis().set(ops.lock_key(store.key_hash), "stuck", px=60_000)
     monkeypatch.setattr(scs_redis, "LOCK_WAIT_SECONDS", 0.05)
     with pytest.raises(SessionStoreUnavailable):
-        ops._lock(store.key_hash)
+        ops.lock(store.key_hash)

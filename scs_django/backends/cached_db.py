@@ -19,9 +19,9 @@ anything while the cache cannot take it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from asgiref.sync import sync_to_async
 from django.db import connections, router, transaction
@@ -29,11 +29,13 @@ from django.utils.functional import cached_property
 
 from ..exceptions import SessionStoreUnavailable
 from .base import Loaded, Record, ScsSessionStore
-from .cache import TOMBSTONE_SECONDS, cache_sessions, redis_unavailable
+from .cache import cache_sessions, redis_unavailable
 from .db import SessionStore as DBStore
 from .db import locked
+from .operations import SessionOperations
 
 logger = logging.getLogger("scs_django")
+T = TypeVar("T")
 
 _FILL = (
     "data",
@@ -47,6 +49,8 @@ _FILL = (
 
 
 PREFIX = "scs:cdb:"
+# A tombstone outlives any request that read the session before it ended.
+TOMBSTONE_SECONDS = 3600
 # A cached copy lives at most as long as a tombstone: a copy refilled after a
 # tombstone was lost (a cache restarting empty) or a row deleted behind the
 # engine's back (raw SQL) is dropped within that time, and a session in use is
@@ -58,7 +62,7 @@ COPY_SECONDS = TOMBSTONE_SECONDS
 PENDING_SECONDS = 60
 
 
-def _copies() -> Any:
+def _copies() -> SessionOperations:
     """The operations on the cached copies."""
     return cache_sessions(prefix=PREFIX, longest_seconds=COPY_SECONDS)
 
@@ -72,7 +76,7 @@ def _cache_failed(exc: BaseException) -> bool:
     return isinstance(exc, OSError) or redis_unavailable(exc)
 
 
-def _strictly(operation: Callable[[], Any]) -> Any:
+def _strictly(operation: Callable[[], T]) -> T:
     """A cache operation the change depends on: failing, it stops the change."""
     try:
         return operation()
@@ -85,7 +89,7 @@ def _strictly(operation: Callable[[], Any]) -> Any:
         ) from exc
 
 
-def _leniently(operation: Callable[[], Any]) -> Any:
+def _leniently(operation: Callable[[], T]) -> T | None:
     """A cache operation that only saves time: failing, it is skipped."""
     try:
         return operation()
@@ -104,12 +108,12 @@ class SessionStore(DBStore):
         return super().is_unavailable(exc) or _cache_failed(exc)
 
     @cached_property
-    def _cache_ops(self) -> Any:
+    def _cache_ops(self) -> SessionOperations:
         return _copies()
 
     def _fetch(self, key_hash: str, now: datetime) -> Loaded | None:
         ops = self._cache_ops
-        hit: Loaded | None = _leniently(lambda: ops.fetch(key_hash, now))
+        hit = _leniently(lambda: ops.fetch(key_hash, now))
         if hit is not None:
             return hit
         rows = self.model.objects.filter(key_hash=key_hash)
@@ -200,7 +204,7 @@ class SessionStore(DBStore):
     # -- a user's sessions: the database lists them, both places forget them --------
 
     @classmethod
-    def revoke_keys(cls, key_hashes: Any) -> int:
+    def revoke_keys(cls, key_hashes: Iterable[str]) -> int:
         key_hashes = list(key_hashes)
         if not key_hashes:
             return 0
@@ -224,7 +228,7 @@ class SessionStore(DBStore):
             return deleted
 
     @classmethod
-    async def arevoke_keys(cls, key_hashes: Any) -> int:
+    async def arevoke_keys(cls, key_hashes: Iterable[str]) -> int:
         return await sync_to_async(cls.revoke_keys)(list(key_hashes))
 
     @classmethod

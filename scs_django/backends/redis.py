@@ -21,9 +21,9 @@ When a write loses to a concurrent one, the writer takes the session's lock
 the latest state, merges and writes; the write script refuses any writer that
 does not hold a lock another request holds, so the locked write cannot lose.
 
-A user's sessions are listed in a sorted set ``<prefix>u:{<user id>}`` (members:
-token hashes, scores: absolute expiry in ms), written in the same round trip as
-the session and pruned of dead members whenever it is read or written.
+A user's sessions are listed in a sorted set ``<prefix>u:{<user id>}``, written
+in the same round trip as the session and pruned of dead members whenever it is
+read or written (see :mod:`scs_django.backends.redis_users`).
 """
 
 from __future__ import annotations
@@ -34,12 +34,14 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
+from django.contrib.sessions.backends.base import CreateError
 from redis.exceptions import ResponseError
 
 from .. import conf, tokens
 from ..lifetime import from_micros
 from ..lifetime import to_micros as micros
-from .base import Loaded, wait_for_lock
+from .base import Loaded, Record, wait_for_lock
+from .operations import UpdateOutcome
 from .redis_layout import (
     TOMBSTONE,
     client_metadata,
@@ -48,10 +50,9 @@ from .redis_layout import (
     pack,
     pending_marker,
     times,
-    unpack,
     user_field,
 )
-from .redis_scripts import BUMP, KILL, MARK, PUT, UNLOCK, UPDATE, run_pipeline
+from .redis_scripts import BUMP, MARK, PUT, UNLOCK, UPDATE, run_pipeline
 
 TAG_LENGTH = 2
 SAME_SLOT_DRAWS = 100_000
@@ -64,9 +65,6 @@ FORWARD_MS = 60_000
 LOCK_MS = 5_000
 # How long a writer waits for the lock before calling the store unavailable.
 LOCK_WAIT_SECONDS = 10.0
-# What a listing reads of each session: the header, user id and client metadata
-# of any usual size.
-LISTED = 4096
 
 
 def ttl_ms(expiry: datetime, now: datetime) -> int:
@@ -76,7 +74,9 @@ def ttl_ms(expiry: datetime, now: datetime) -> int:
 
 
 class RedisSessions:
-    """Session operations on one Redis (single node, Sentinel or Cluster)."""
+    """Session operations on one Redis (single node, Sentinel or Cluster):
+    :class:`~scs_django.backends.operations.SessionOperations` and a user's
+    sessions."""
 
     def __init__(
         self, client: Any, prefix: str, longest_seconds: int | None = None
@@ -88,7 +88,6 @@ class RedisSessions:
         # A cap on a key's TTL (copies in front of a database); None: the
         # session's own expiry.
         self.longest_ms = None if longest_seconds is None else longest_seconds * 1000
-        # Only a cluster needs old and new key of a renewal in one slot.
         self.cluster = isinstance(client, RedisCluster)
 
     def _ttl(self, expiry: datetime, now: datetime) -> int:
@@ -118,14 +117,15 @@ class RedisSessions:
             new_hash = tokens.hash_token(token)
             if new_hash[:TAG_LENGTH] == key_hash[:TAG_LENGTH]:
                 return token, new_hash
-        from django.contrib.sessions.backends.base import CreateError
-
         raise CreateError("The random source gives no token for this session's slot.")
+
+    def renewal_token(self, key_hash: str) -> tuple[str, str] | None:
+        # Only a cluster needs old and new key of a renewal in one slot.
+        return self.same_slot_token(key_hash) if self.cluster else None
 
     # -- one session ---------------------------------------------------------
 
     def fetch(self, key_hash: str, now: datetime) -> Loaded | None:
-        """The live session stored under ``key_hash``, or None."""
         try:
             value = self.client.get(self.session_key(key_hash))
         except ResponseError as exc:
@@ -139,7 +139,7 @@ class RedisSessions:
         return Loaded(payload, from_micros(seen, conf.use_tz()), version)
 
     def _index(
-        self, record: Any, key_hash: str, now: datetime, drop: str | None = None
+        self, record: Record, key_hash: str, now: datetime, drop: str | None = None
     ) -> Callable[[Any], None] | None:
         if record.user_id is None:
             return None
@@ -159,7 +159,7 @@ class RedisSessions:
 
         return extra
 
-    def insert(self, key_hash: str, record: Any, now: datetime) -> bool:
+    def insert(self, key_hash: str, record: Record, now: datetime) -> bool:
         value = pack(record, client_metadata(record))
         ttl = self._ttl(record.expiry, now)
         index = self._index(record, key_hash, now)
@@ -174,20 +174,30 @@ class RedisSessions:
     def update(
         self,
         key_hash: str,
-        record: Any,
+        record: Record,
         now: datetime,
         version: int | None,
         new_hash: str | None = None,
-        lock: str = "",
-    ) -> int:
-        """1 written, 0 gone, at another version or locked by another writer,
-        -1 ``new_hash`` taken. ``lock``: the token of the lock this writer holds."""
+    ) -> UpdateOutcome:
+        return self.write(key_hash, record, now, version, new_hash, lock="")
+
+    def write(
+        self,
+        key_hash: str,
+        record: Record,
+        now: datetime,
+        version: int | None,
+        new_hash: str | None,
+        lock: str,
+    ) -> UpdateOutcome:
+        """:meth:`update`, by the writer holding the session's lock ``lock``
+        (the token :meth:`lock` gave; "" for none)."""
         keys = [self.session_key(key_hash), self.lock_key(key_hash)]
         if new_hash is not None:
             keys.append(self.session_key(new_hash))
         # Client metadata is written at creation and renewal only, as in the db.
         renewal = new_hash is not None
-        outcome: int = UPDATE.run(
+        reply: int = UPDATE.run(
             self.client,
             keys,
             [
@@ -205,22 +215,17 @@ class RedisSessions:
             ],
             self._index(record, new_hash or key_hash, now, drop=new_hash and key_hash),
         )
-        return outcome
+        return UpdateOutcome(reply)
 
     def update_locked(
         self,
         key_hash: str,
         now: datetime,
         new_hash: str | None,
-        apply: Callable[[Loaded], Any],
-    ) -> Any:
-        """Under the session's lock: read the latest, write ``apply(latest)``.
-
-        The record written, or None when the session is gone (or ``apply``
-        gives None); -1 when ``new_hash`` is taken.
-        """
+        apply: Callable[[Loaded], Record | None],
+    ) -> Record | None:
         while True:
-            token = self._lock(key_hash)
+            token = self.lock(key_hash)
             try:
                 latest = self.fetch(key_hash, now)
                 if latest is None:
@@ -228,25 +233,30 @@ class RedisSessions:
                 record = apply(latest)
                 if record is None:
                     return None
-                result = self.update(
+                outcome = self.write(
                     key_hash, record, now, latest.version, new_hash, lock=token
                 )
             finally:
-                UNLOCK.run(self.client, [self.lock_key(key_hash)], [token])
-            if result == 1:
+                self.unlock(key_hash, token)
+            if outcome is UpdateOutcome.WRITTEN:
                 return record
-            if result == -1:
-                return -1
-            # 0 under the lock: the session ended, or this writer held the lock
-            # past LOCK_MS and lost it; the next round tells which.
+            if outcome is UpdateOutcome.TAKEN:
+                raise CreateError
+            # Stale under the lock: the session ended, or this writer held the
+            # lock past LOCK_MS and lost it; the next round tells which.
 
-    def _lock(self, key_hash: str) -> str:
+    def lock(self, key_hash: str) -> str:
+        """Take the session's write lock (waiting for it); the token that holds it."""
         token, key = secrets.token_hex(8), self.lock_key(key_hash)
         wait_for_lock(
             lambda: bool(self.client.set(key, token, nx=True, px=LOCK_MS)),
             LOCK_WAIT_SECONDS,
         )
         return token
+
+    def unlock(self, key_hash: str, token: str) -> None:
+        """Free the session's write lock if ``token`` still holds it."""
+        UNLOCK.run(self.client, [self.lock_key(key_hash)], [token])
 
     def bump(self, key_hash: str, now: datetime, expiry: datetime) -> bool:
         result: int = BUMP.run(
@@ -262,9 +272,7 @@ class RedisSessions:
 
     # -- a copy in front of the database (cached_db) --------------------------------
 
-    def put(self, key_hash: str, record: Any, now: datetime) -> None:
-        """Cache ``record`` unless the session was buried, or a newer copy or
-        the marker of a newer version is there."""
+    def put(self, key_hash: str, record: Record, now: datetime) -> None:
         PUT.run(
             self.client,
             [self.session_key(key_hash)],
@@ -276,9 +284,6 @@ class RedisSessions:
         )
 
     def mark(self, key_hash: str, version: int, seconds: int) -> None:
-        """Before ``version`` is written to the database: drop the copy and stop
-        older copies from being cached for ``seconds`` or until :meth:`put`
-        caches that version (see the module's docstring)."""
         MARK.run(
             self.client,
             [self.session_key(key_hash)],
@@ -286,8 +291,6 @@ class RedisSessions:
         )
 
     def bury(self, key_hashes: Iterable[str], seconds: int) -> None:
-        """Replace cached copies with tombstones that stop late refills for
-        ``seconds``."""
         keys = [self.session_key(key_hash) for key_hash in key_hashes]
         if not keys:
             return
@@ -297,99 +300,6 @@ class RedisSessions:
                 pipe.set(key, TOMBSTONE, px=seconds * 1000)
 
         run_pipeline(self.client, build, ())
-
-    # -- a user's sessions -----------------------------------------------------
-
-    def user_sessions(self, user_id: Any, now: datetime) -> list[dict[str, Any]]:
-        """The live sessions of a user, as dicts of raw fields (one round trip
-        for the index, one for the sessions); dead index members are dropped."""
-        user_key = self.user_key(user_id)
-        members = [
-            m.decode() if isinstance(m, bytes) else m
-            for m in self.client.zrange(user_key, 0, -1)
-        ]
-        if not members:
-            return []
-        keys = [self.session_key(key_hash) for key_hash in members]
-        pipe = self.client.pipeline(transaction=False)
-        for key in keys:  # the header and metadata, not the session's data
-            pipe.getrange(key, 0, LISTED - 1)
-        # A key holding something else (WRONGTYPE) is a dead member like any other.
-        values = pipe.execute(raise_on_error=False)
-        for i, value in enumerate(values):
-            if isinstance(value, bytes) and len(value) == LISTED and not unpack(value):
-                values[i] = self.client.get(keys[i])  # longer metadata than usual
-        found, dead = [], []
-        now_us = micros(now)
-        for key_hash, value in zip(members, values, strict=True):
-            row = unpack(value)
-            if row is None or row["expiry"] <= now_us:
-                dead.append(key_hash)
-                continue
-            if row["user"] != str(user_id):
-                dead.append(key_hash)  # the session now belongs to someone else
-                continue
-            del row["payload"], row["user"], row["version"]
-            found.append({"key_hash": key_hash, **row})
-        if dead:
-            self.client.zrem(user_key, *dead)
-        return found
-
-    def revoke(self, key_hashes: Iterable[str], user_id: Any = None) -> int:
-        """End the sessions stored under ``key_hashes`` (those of ``user_id``
-        only, if given); returns how many ended.
-
-        A session renewed since it was listed left a forward under its old key:
-        it is followed, so a renewal racing the revoke cannot save the session.
-        """
-        user = "" if user_id is None else str(user_id)
-        ended = 0
-        seen: set[str] = set()
-        pending = list(dict.fromkeys(key_hashes))
-        while pending:
-            seen.update(pending)
-            keys = [self.session_key(key_hash) for key_hash in pending]
-
-            def build(pipe: Any, keys: list[str] = keys) -> None:
-                for key in keys:  # one script per key: a cluster's keys are apart
-                    KILL.queue(pipe, [key], [user])
-
-            results = run_pipeline(self.client, build, (KILL,))
-            pending = []
-            for result in results:
-                if result == 1:
-                    ended += 1
-                elif isinstance(result, bytes):
-                    moved = result.decode()
-                    if moved not in seen:
-                        pending.append(moved)
-        return ended
-
-    def revoke_user(self, user_id: Any, keep_hash: str | None = None) -> int:
-        """End every session in ``user_id``'s index but ``keep_hash``'s."""
-        members = [
-            m.decode() if isinstance(m, bytes) else m
-            for m in self.client.zrange(self.user_key(user_id), 0, -1)
-        ]
-        return self.revoke((m for m in members if m != keep_hash), user_id)
-
-    def prune_indexes(self, now: datetime) -> int:
-        """Drop dead members from every user index (SCAN; for cleanup jobs)."""
-        pruned = 0
-        for user_key in self.client.scan_iter(match=f"{self.prefix}u:*", count=1000):
-            members = self.client.zrange(user_key, 0, -1)
-            if not members:
-                continue
-            pipe = self.client.pipeline(transaction=False)
-            for member in members:
-                key_hash = member.decode() if isinstance(member, bytes) else member
-                pipe.exists(self.session_key(key_hash))
-            dead = [
-                m for m, alive in zip(members, pipe.execute(), strict=True) if not alive
-            ]
-            if dead:
-                pruned += self.client.zrem(user_key, *dead)
-        return pruned
 
 
 class ClusterConnectionFactory:
