@@ -50,7 +50,8 @@ WRITTEN = (
 CLIENT = ("ip", "user_agent")
 TOUCHED = ("last_seen", "expiry")
 # A write or touch changes a session only while it is live, and a write only
-# at the version it replaces.
+# at the version it replaces ("= NULL" for a version of None matches no row,
+# as the ORM's "IS NULL" matches none in a column that is never NULL).
 _LIVE = (("key_hash", "="), ("expiry", ">"))
 _AT_VERSION = (*_LIVE, ("version", "="))
 
