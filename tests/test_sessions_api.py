@@ -66,7 +66,7 @@ def test_a_session_whose_renewal_waits_for_the_response_is_still_current(
     client = logged_in(user)
     request = RequestFactory().get("/")
     request.session = SessionStore(token_of(client))
-    request.session.defer_renewal = True
+    request.session.state.defer_renewal = True
     request.session.cycle_key()  # stored under the old hash until saved
     [listed] = sessions.for_user(user, request)
     assert listed.is_current
