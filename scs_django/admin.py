@@ -264,7 +264,9 @@ class SessionAdmin(_ModelAdmin):
             by_user.setdefault(row.user, []).append(row.key_hash)
         self._revoked(
             request,
-            sum(sessions.revoke_hashes(user, hashes) for user, hashes in by_user.items()),
+            sum(
+                sessions.revoke_hashes(user, hashes) for user, hashes in by_user.items()
+            ),
         )
 
     @admin.action(

@@ -170,7 +170,11 @@ class SessionMiddleware(DjangoSessionMiddleware):
     @staticmethod
     def _gone(session: ScsSessionStore) -> bool:
         # The request's well-formed cookie named no live session when loaded.
-        return session.state.cookie_sent and session.accessed and session.session_key is None
+        return (
+            session.state.cookie_sent
+            and session.accessed
+            and session.session_key is None
+        )
 
     def _cookie_options(self, request: HttpRequest) -> dict[str, Any]:
         return {

@@ -95,7 +95,7 @@ class DatabaseRows:
 
 def parse_redis_value(value: bytes | None) -> dict[str, Any] | None:
     """A Redis session value split by the layout documented in
-    scs_django/redis.py, written out again here so that the tests check it.
+    scs_django/backends/redis_layout.py, written out again here so that the tests check it.
     None for a missing key; ``{"tombstone": True}`` for a tombstone; a renewal's
     forward and a cached_db write marker have ``kind`` "forward" and "pending"."""
     if value is None:

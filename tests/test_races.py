@@ -8,7 +8,7 @@ import time_machine
 from django.conf import settings as django_settings
 
 from scs_django import tokens
-from scs_django.backends.cache import CacheSessions
+from scs_django.backends.cache_api import CacheSessions
 from tests.factories import PASSWORD
 from tests.utils import client_with, start_session
 
