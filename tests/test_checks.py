@@ -5,12 +5,8 @@ import base64
 import pytest
 from django.core import checks
 
-from scs_django.checks import (
-    check_encryption,
-    check_encryption_deploy,
-    check_engine,
-    check_settings,
-)
+from scs_django.checks import check_engine, check_settings
+from scs_django.crypto_checks import check_encryption, check_encryption_deploy
 from tests.utils import ids_and_messages
 
 

@@ -1,0 +1,124 @@
+"""System checks of the sealing settings (``SCS["ENCRYPTION"]`` and
+``SCS["ENCRYPTION_KEYS"]``): a bad key fails at startup, never per request."""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any
+
+from django.conf import settings
+from django.core import checks
+from django.core.exceptions import ImproperlyConfigured
+
+from . import conf, crypto
+
+
+@checks.register(checks.Tags.security)
+def check_encryption(
+    app_configs: Any = None, **kwargs: Any
+) -> list[checks.CheckMessage]:
+    raw = getattr(settings, "SCS", None)
+    if raw is not None and not isinstance(raw, dict):
+        return []  # scs_django.E002 says so
+    values = conf.get_settings()
+    messages: list[checks.CheckMessage] = []
+    algorithm = values["ENCRYPTION"]
+    if algorithm is not None and (
+        not isinstance(algorithm, str) or algorithm not in crypto.ALGORITHMS
+    ):
+        close = (
+            difflib.get_close_matches(algorithm.lower(), crypto.ALGORITHMS, n=1)
+            if isinstance(algorithm, str)
+            else []
+        )
+        messages.append(
+            checks.Error(
+                f'SCS["ENCRYPTION"] is {algorithm!r}, which is not an algorithm '
+                "scs_django knows.",
+                hint=f'Did you mean SCS["ENCRYPTION"] = "{close[0]}"?'
+                if close
+                else 'Use "aes-gcm" (the default), "chacha20-poly1305", or None to '
+                "store sessions unencrypted.",
+                id="scs_django.E040",
+            )
+        )
+    keys = values["ENCRYPTION_KEYS"]
+    if keys is not None:
+        messages.extend(_key_list_messages(keys))
+    elif algorithm is not None:
+        try:
+            settings.SECRET_KEY  # noqa: B018 - Django raises when it is empty
+        except ImproperlyConfigured:
+            messages.append(
+                checks.Error(
+                    "Sessions are encrypted, but SECRET_KEY is empty and "
+                    'SCS["ENCRYPTION_KEYS"] is not set, so there is no key.',
+                    hint='Set SECRET_KEY, or give SCS["ENCRYPTION_KEYS"] a list of '
+                    "keys.",
+                    id="scs_django.E044",
+                )
+            )
+    return messages
+
+
+def _key_list_messages(keys: Any) -> list[checks.CheckMessage]:
+    # Messages name a key by its place in the list: never print a key.
+    if not isinstance(keys, (list, tuple)) or not keys:
+        problem = "empty" if isinstance(keys, (list, tuple)) else "not a list"
+        return [
+            checks.Error(
+                f'SCS["ENCRYPTION_KEYS"] is {problem}; it must be a list of keys, or '
+                "None to derive them from SECRET_KEY.",
+                hint='Write SCS["ENCRYPTION_KEYS"] = [new_key, old_key, ...]: the first '
+                "encrypts, all decrypt.",
+                id="scs_django.E041",
+            )
+        ]
+    messages: list[checks.CheckMessage] = []
+    seen: dict[bytes, int] = {}
+    for index, value in enumerate(keys):
+        try:
+            key = crypto.parse_key(value)
+        except ValueError as exc:
+            messages.append(
+                checks.Error(
+                    f'SCS["ENCRYPTION_KEYS"][{index}] is not a key: {exc}.',
+                    hint="A key is 32 random bytes, or their base64 text, such as "
+                    'base64.b64encode(os.urandom(32)).decode("ascii").',
+                    id="scs_django.E042",
+                )
+            )
+            continue
+        if key in seen:
+            messages.append(
+                checks.Error(
+                    f'SCS["ENCRYPTION_KEYS"][{index}] is the same key as '
+                    f'SCS["ENCRYPTION_KEYS"][{seen[key]}].',
+                    hint="Keep each key once, in the place that says when it was "
+                    "made: the first encrypts.",
+                    id="scs_django.E043",
+                )
+            )
+        else:
+            seen[key] = index
+    return messages
+
+
+@checks.register(checks.Tags.security, deploy=True)
+def check_encryption_deploy(
+    app_configs: Any = None, **kwargs: Any
+) -> list[checks.CheckMessage]:
+    raw = getattr(settings, "SCS", None)
+    if raw is not None and not isinstance(raw, dict):
+        return []  # scs_django.E002 says so
+    if conf.get_settings()["ENCRYPTION"] is not None:
+        return []
+    return [
+        checks.Warning(
+            'SCS["ENCRYPTION"] is None, so session data is stored unencrypted: '
+            "whoever reads the database, the cache or a backup reads every session, "
+            "and whoever can write there can change one.",
+            hint='Remove SCS["ENCRYPTION"] to use "aes-gcm", the default.',
+            id="scs_django.W040",
+        )
+    ]
