@@ -18,12 +18,17 @@ from django.utils.http import http_date
 
 from . import conf, context, metadata, tokens
 from .backends.base import ScsSessionStore
+from .backends.cookie import SessionStore as CookieStore
 from .exceptions import SessionStoreUnavailable
 
 logger = logging.getLogger("scs_django")
 security_logger = logging.getLogger("scs_django.security")
 
 UNAVAILABLE_BODY = "The session store is temporarily unavailable. Please try again."
+
+# The stores whose cookies this middleware manages; any other gets Django's rules.
+_MANAGED = (ScsSessionStore, CookieStore)
+_Managed = ScsSessionStore | CookieStore
 
 
 def _sent_once_as_is(request: HttpRequest, token: str) -> bool:
@@ -57,22 +62,30 @@ class SessionMiddleware(DjangoSessionMiddleware):
     * ``Set-Cookie`` follows only a successful write; a store outage answers 503
       and leaves the browser's cookie alone.
     * An idle deadline moves forward with a small update, without a new cookie.
+
+    With the cookie engine (``scs_django.backends.cookie``), whose cookie holds
+    the sealed session, the cookie is sent whenever the sealed value changes (a
+    write, a renewal, an idle deadline moved) and cleared at logout.
     """
 
     def process_request(self, request: HttpRequest) -> None:
         token = request.COOKIES.get(settings.SESSION_COOKIE_NAME)
+        # A store may say which cookie values it takes (the cookie engine's are
+        # sealed sessions); the others take tokens.
+        accepts = getattr(self.SessionStore, "accepts_cookie", tokens.is_well_formed)
         if token is not None and not (
-            tokens.is_well_formed(token) and _sent_once_as_is(request, token)
+            accepts(token) and _sent_once_as_is(request, token)
         ):
             security_logger.info(
                 "Ignored a malformed session cookie (%d characters).", len(token)
             )
             token = None
         session = request.session = self.SessionStore(token)
+        if isinstance(session, _MANAGED):
+            session.state.cookie_sent = token is not None
         if isinstance(session, ScsSessionStore):
             state = session.state
             state.defer_renewal = True
-            state.cookie_sent = token is not None
             scs = conf.get_settings()
             if scs["RECORD_IP"] or scs["RECORD_USER_AGENT"]:
                 state.client = metadata.client_of(request)
@@ -98,7 +111,7 @@ class SessionMiddleware(DjangoSessionMiddleware):
         self, request: HttpRequest, response: HttpResponseBase
     ) -> HttpResponseBase:
         session = getattr(request, "session", None)
-        if not isinstance(session, ScsSessionStore):
+        if not isinstance(session, _MANAGED):
             context.leave(request)
             return super().process_response(request, response)  # type: ignore[arg-type]
         try:
@@ -118,7 +131,7 @@ class SessionMiddleware(DjangoSessionMiddleware):
             context.leave(request)
 
     def _finish(
-        self, request: HttpRequest, response: HttpResponseBase, session: ScsSessionStore
+        self, request: HttpRequest, response: HttpResponseBase, session: _Managed
     ) -> HttpResponseBase:
         state = session.state
         if state.end_failed:
@@ -158,7 +171,8 @@ class SessionMiddleware(DjangoSessionMiddleware):
             # Ended here, or unknown, expired or ended elsewhere: the browser
             # would send it forever otherwise (Django clears it too).
             self._delete_cookie(request, response)
-        elif session.needs_touch:
+        elif isinstance(session, ScsSessionStore) and session.needs_touch:
+            # (The cookie engine's idle deadline moves with a new seal: a save.)
             try:
                 session.touch()
             except UpdateError:
@@ -168,7 +182,7 @@ class SessionMiddleware(DjangoSessionMiddleware):
         return response
 
     @staticmethod
-    def _gone(session: ScsSessionStore) -> bool:
+    def _gone(session: _Managed) -> bool:
         # The request's well-formed cookie named no live session when loaded.
         return (
             session.state.cookie_sent
@@ -186,7 +200,7 @@ class SessionMiddleware(DjangoSessionMiddleware):
         }
 
     def _set_cookie(
-        self, request: HttpRequest, response: HttpResponseBase, session: ScsSessionStore
+        self, request: HttpRequest, response: HttpResponseBase, session: _Managed
     ) -> None:
         max_age = session.get_cookie_age()
         response.set_cookie(
