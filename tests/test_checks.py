@@ -320,3 +320,63 @@ def test_encryption_checks_are_registered():
         include_deployment_checks=True
     )
     assert check_encryption_deploy not in checks.registry.registry.get_checks()
+
+
+# -- the cookie engine -----------------------------------------------------------
+
+from scs_django.checks import (  # noqa: E402
+    check_cookie_engine,
+    check_cookie_engine_deploy,
+)
+
+COOKIE_ENGINE = "scs_django.backends.cookie"
+
+
+def test_the_cookie_engine_is_an_scs_django_engine(settings):
+    settings.SESSION_ENGINE = COOKIE_ENGINE
+    assert check_engine() == []
+    assert check_cookie_engine() == []
+
+
+def test_the_cookie_engine_without_sealing_is_an_error(settings):
+    settings.SESSION_ENGINE = COOKIE_ENGINE
+    settings.SCS = {"ENCRYPTION": None}
+    assert check_cookie_engine() == [
+        checks.Error(
+            'The cookie session engine needs sealing, but SCS["ENCRYPTION"] is None: '
+            "anyone could write an unsealed cookie, so the engine refuses to work.",
+            hint='Remove SCS["ENCRYPTION"] to seal with "aes-gcm", the default.',
+            id="scs_django.E050",
+        )
+    ]
+    settings.SESSION_ENGINE = "scs_django.backends.db"
+    assert check_cookie_engine() == []  # W040 says what that costs there
+    settings.SESSION_ENGINE = COOKIE_ENGINE
+    settings.SCS = ["ENCRYPTION"]
+    assert check_cookie_engine() == []  # E002's
+
+
+def test_the_cookie_engine_states_its_limits_on_deploy(settings):
+    assert check_cookie_engine_deploy() == []
+    settings.SESSION_ENGINE = COOKIE_ENGINE
+    assert check_cookie_engine_deploy() == [
+        checks.Warning(
+            "Sessions are sealed into their cookies (scs_django.backends.cookie), so "
+            "the server cannot end one: logout clears the browser's cookie, but a "
+            "copy of it keeps working until its idle or absolute deadline, and a "
+            "user's sessions cannot be listed or revoked.",
+            hint="Use the db or cache engine where a logout must end the session "
+            "everywhere; otherwise keep the timeouts short and silence this check.",
+            id="scs_django.W050",
+        )
+    ]
+    settings.SESSION_ENGINE = "no.such.engine"
+    assert check_cookie_engine_deploy() == []  # E004's
+
+
+def test_cookie_engine_checks_are_registered():
+    assert check_cookie_engine in checks.registry.registry.get_checks()
+    assert check_cookie_engine_deploy in checks.registry.registry.get_checks(
+        include_deployment_checks=True
+    )
+    assert check_cookie_engine_deploy not in checks.registry.registry.get_checks()
