@@ -403,6 +403,19 @@ def test_a_password_change_logs_out_copies_through_djangos_session_hash(
 
 
 @pytest.mark.django_db
+def test_deactivating_the_user_logs_out_copies(client, user_factory):
+    user = user_factory()
+    post_login(client, user)
+    request = RequestFactory().get("/")
+    request.session = SessionStore(token_of(client))
+    assert get_user(request) == user
+    user.is_active = False
+    user.save()
+    request.session = SessionStore(token_of(client))
+    assert get_user(request).is_anonymous
+
+
+@pytest.mark.django_db
 def test_a_users_sessions_cannot_be_listed_or_revoked(user_factory):
     user = user_factory()
     with pytest.raises(NotImplementedError, match="cannot list or revoke"):
