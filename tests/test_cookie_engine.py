@@ -324,6 +324,27 @@ def test_login_restarts_the_absolute_lifetime(client, settings, user_factory, cl
 
 
 @pytest.mark.django_db
+def test_another_user_logging_in_on_top_gets_an_empty_session(client, user_factory):
+    alice, bob = user_factory(), user_factory()
+    post_login(client, alice)
+    client.get("/write/", {"value": "alice's"})
+    post_login(client, bob)
+    assert client.get("/read/").json() == {"value": None, "user": str(bob.pk)}
+
+
+@pytest.mark.parametrize("path", ["/renew/", "/cycle-key/"])
+def test_renewal_sends_a_new_value_with_the_same_data_and_lifetime(client, clock, path):
+    client.get("/write/", {"value": "kept"})
+    before = token_of(client)
+    clock.shift(timedelta(seconds=10))
+    response = client.get(path)
+    after = response.cookies[NAME].value
+    assert after not in ("", before)
+    assert SessionStore(after).load() == {"value": "kept"}
+    assert SessionStore(after).created_at == START
+
+
+@pytest.mark.django_db
 def test_test_client_login_and_force_login(user_factory):
     user = user_factory()
     client = Client()
