@@ -172,7 +172,8 @@ class SessionMiddleware(DjangoSessionMiddleware):
             # would send it forever otherwise (Django clears it too).
             self._delete_cookie(request, response)
         elif isinstance(session, ScsSessionStore) and session.needs_touch:
-            # (The cookie engine's idle deadline moves with a new seal: a save.)
+            # (The cookie engine moves its idle deadline with a new seal, so its
+            # store reads as modified instead, and is saved above.)
             try:
                 session.touch()
             except UpdateError:
