@@ -243,7 +243,7 @@ class SessionAdmin(_ModelAdmin):
 
     @admin.display(description=_("stored keys"))
     def stored_keys(self, obj: Session) -> str:
-        envelope = codec.decode(obj.data)
+        envelope = codec.decode(obj.data, obj.key_hash)
         if envelope is None:
             return "-"
         return ", ".join(sorted(map(str, envelope.data))) or "-"

@@ -1,9 +1,10 @@
 """Encoding of the stored envelope: session data plus its lifetime.
 
 The created time and the absolute deadline travel inside the envelope, so
-editing a database column or a Redis header cannot extend a session. The
-envelope is plain serialised data today (format byte ``PLAIN``); sealing it
-is not done yet.
+editing a database column or a Redis header cannot extend a session. With
+``SCS["ENCRYPTION"]`` on (the default) the envelope is sealed by
+:mod:`scs_django.crypto`, bound to the hash of the session's token: then a
+blob that does not open, a plain envelope among them, is no session.
 """
 
 from __future__ import annotations
@@ -14,11 +15,15 @@ from typing import Any, NamedTuple
 from django.conf import settings
 from django.utils.module_loading import import_string
 
-from . import conf
+from . import conf, crypto
 from .exceptions import SessionNotSerializable, SessionTooLarge
 
-# First byte of every stored blob: the envelope format. Plain serialised data.
+# First byte of every stored blob: the envelope format. Plain serialised data;
+# a sealed blob starts with crypto.VERSION.
 PLAIN = b"\x01"
+# What a stored envelope is sealed for (the AAD's purpose): the same in a
+# database row and in a cache, which hold copies of one another.
+PURPOSE = b"session"
 
 
 class Envelope(NamedTuple):
@@ -38,8 +43,11 @@ def _serializer() -> Any:
     return _serializer_for(settings.SESSION_SERIALIZER)
 
 
-def encode(data: dict[str, Any], *, created: int, absolute: int) -> bytes:
-    """Serialise ``data`` with its deadlines, refusing what cannot be stored."""
+def encode(
+    data: dict[str, Any], *, created: int, absolute: int, key_hash: str
+) -> bytes:
+    """Serialise ``data`` with its deadlines, sealed for the session stored
+    under ``key_hash`` when encryption is on; refuses what cannot be stored."""
     try:
         body: bytes = _serializer().dumps({"c": created, "a": absolute, "d": data})
     except (TypeError, ValueError, RecursionError) as exc:
@@ -48,6 +56,8 @@ def encode(data: dict[str, Any], *, created: int, absolute: int) -> bytes:
             f"{exc}. Store only values that serializer accepts."
         ) from exc
     blob = PLAIN + body
+    if crypto.enabled():
+        blob = crypto.seal(blob, key_hash=key_hash, purpose=PURPOSE)
     limit = conf.get("MAX_BYTES")
     if limit and len(blob) > limit:
         raise SessionTooLarge(
@@ -57,11 +67,18 @@ def encode(data: dict[str, Any], *, created: int, absolute: int) -> bytes:
     return blob
 
 
-def decode(blob: bytes | memoryview | None) -> Envelope | None:
-    """Return the envelope in ``blob``, or None when it is not one we wrote."""
+def decode(blob: bytes | memoryview | None, key_hash: str) -> Envelope | None:
+    """Return the envelope in ``blob``, stored under ``key_hash``, or None
+    when it is not one we wrote for that session (with encryption on: one
+    that does not open, never read as plain data)."""
     if not blob:
         return None
-    if not isinstance(blob, bytes):
+    if crypto.enabled():
+        opened = crypto.open_sealed(blob, key_hash=key_hash, purpose=PURPOSE)
+        if opened is None:
+            return None
+        blob = opened
+    elif not isinstance(blob, bytes):
         blob = bytes(blob)
     if blob[:1] != PLAIN:
         return None

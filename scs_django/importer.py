@@ -206,7 +206,10 @@ def _session(
     absolute = min(expire_date, now + timedelta(seconds=conf.get("ABSOLUTE_TIMEOUT")))
     try:
         payload = codec.encode(
-            data, created=to_micros(now), absolute=to_micros(absolute)
+            data,
+            created=to_micros(now),
+            absolute=to_micros(absolute),
+            key_hash=key_hash,
         )
     except (SessionTooLarge, SessionNotSerializable):
         return None

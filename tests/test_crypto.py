@@ -8,6 +8,7 @@ import pytest
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from django.core.exceptions import ImproperlyConfigured
+from django.test import override_settings
 
 from scs_django import codec, crypto, tokens
 
@@ -331,8 +332,15 @@ def test_garbage_appended_does_not_open(sealed, garbage):
     assert opened(sealed + garbage) is None
 
 
+def plain_envelope(data, **deadlines):
+    """An envelope as codec writes it with encryption off."""
+    with override_settings(SCS={"ENCRYPTION": None}):
+        return codec.encode(data, key_hash=KEY_HASH, **deadlines)
+
+
 def test_a_plaintext_envelope_does_not_open():
-    envelope = codec.encode({"_auth_user_id": "1"}, created=0, absolute=2**60)
+    envelope = plain_envelope({"_auth_user_id": "1"}, created=0, absolute=2**60)
+    assert envelope.startswith(codec.PLAIN)
     assert opened(envelope) is None
     assert opened(PAYLOAD * 3) is None
     assert opened(json.dumps({"_auth_user_id": "1", "pad": "x" * 64}).encode()) is None
@@ -380,7 +388,7 @@ def test_sealed_blobs_are_told_from_the_rest(sealed):
     assert crypto.is_sealed(sealed)
     assert crypto.is_sealed(memoryview(sealed))
     assert crypto.key_id_of(sealed) == crypto.current_key_id()
-    envelope = codec.encode({}, created=0, absolute=1)
+    envelope = plain_envelope({}, created=0, absolute=1)
     for other in (envelope, b"", sealed[: crypto.MIN_BYTES - 1]):
         assert not crypto.is_sealed(other)
         assert crypto.key_id_of(other) is None

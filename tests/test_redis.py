@@ -857,7 +857,7 @@ DOCUMENTED_HEADER = re.compile(
 )
 
 
-def documented_fields(value):
+def documented_fields(value, key_hash):
     """A session value split as documented: the 93-byte header, then the user
     id, the client metadata (JSON) and the envelope."""
     head = DOCUMENTED_HEADER.match(value)
@@ -867,7 +867,7 @@ def documented_fields(value):
     client_end = user_end + fields.pop("client_length")
     fields["user"] = value[93:user_end].decode()
     fields["client"] = json.loads(value[user_end:client_end] or b"null")
-    fields["envelope"] = codec.decode(value[client_end:])
+    fields["envelope"] = codec.decode(value[client_end:], key_hash)
     return fields
 
 
@@ -886,7 +886,7 @@ def test_a_stored_value_has_the_documented_layout(engine, user_factory, settings
 
     def stored():
         key_hash = tokens.hash_token(client.cookies[COOKIE].value)
-        return documented_fields(engine.redis().get(view.key(key_hash)))
+        return documented_fields(engine.redis().get(view.key(key_hash)), key_hash)
 
     with time_machine.travel("2026-03-01 12:00:00+00:00", tick=False) as clock:
         t0 = now_micros()
@@ -961,6 +961,7 @@ def far_record(user_id, *, years=1, agent=""):
             {"value": "far"},
             created=now_micros(),
             absolute=now_micros() + years * 365 * 86_400_000_000,
+            key_hash="f" * 64,  # not opened by these tests
         ),
         created_at=now,
         absolute_expiry=later,
@@ -1132,7 +1133,7 @@ def test_no_writer_gets_past_the_lock_another_writer_holds(engine):
     store = engine.store_class(store.session_key)
     store.load()
     ops, key_hash, now = store._ops, store.key_hash, timezone.now()
-    record = store._held.record({"value": "mine"}, now, store.state.client)
+    record = store._held.record({"value": "mine"}, now, store.state.client, key_hash)
     version = store._held.version
     holder = ops.lock(key_hash)
     assert ops.update(key_hash, record, now, version) is UpdateOutcome.STALE
@@ -1158,7 +1159,8 @@ def test_a_lock_left_by_a_crashed_writer_only_delays_the_next(engine, monkeypatc
 
     def apply(loaded):
         data = {"value": "after the crash"}
-        return latest._held.record(data, timezone.now(), latest.state.client)
+        client, key_hash = latest.state.client, latest.key_hash
+        return latest._held.record(data, timezone.now(), client, key_hash)
 
     written = ops.update_locked(latest.key_hash, timezone.now(), None, apply)
     assert written is not None

@@ -107,11 +107,11 @@ class ScsSessionStore(Writes):
         no live session), and whether a session was found past a deadline."""
         if loaded is None:
             return self._forget(), self._dead_hash == key_hash
-        envelope = self._decode(loaded.payload)
+        envelope = self._decode(loaded.payload, key_hash)
         if envelope is None:
             return self._forget(), False
         try:
-            live = self._held.take(envelope, loaded, now)
+            live = self._held.take(envelope, loaded, now, key_hash)
         except (OverflowError, ValueError, TypeError):
             # Deadlines no calendar holds, or a deadline that is not a date:
             # not an envelope this code wrote.
@@ -179,7 +179,7 @@ class ScsSessionStore(Writes):
         now = timezone.now()
         if must_create:
             self._held.start(now)
-        record = self._held.record(data, now, self.state.client)
+        record = self._held.record(data, now, self.state.client, self._hash_now())
         with self._guard():
             if must_create:
                 key_hash = self.key_hash
@@ -190,7 +190,7 @@ class ScsSessionStore(Writes):
                 if written is None:
                     raise UpdateError
                 record = written
-        self._held.saved(record)
+        self._held.saved(record, self._hash_now())
         return None
 
     def create(self) -> None:
@@ -274,7 +274,7 @@ class ScsSessionStore(Writes):
         if self.state.defer_renewal:
             return None  # written with the request's final save
         now = timezone.now()
-        record = self._held.record(data, now, self.state.client)
+        record = self._held.record(data, now, self.state.client, self._hash_now())
         try:
             with self._guard():
                 written = yield from self._renaming(source, record, now)
@@ -288,7 +288,7 @@ class ScsSessionStore(Writes):
             self._session_cache = {}
             self._forget()
             return None
-        self._held.saved(written)
+        self._held.saved(written, self._hash_now())
         self._modified, self._cookie_due = False, True
         return None
 

@@ -52,6 +52,7 @@ class Held:
         "created_at",
         "last_seen",
         "needs_touch",
+        "stored_hash",
         "stored_payload",
         "version",
     )
@@ -65,6 +66,7 @@ class Held:
         # session: the base for merging with a concurrent writer.
         self.version: int | None = None
         self.stored_payload: bytes | None = None
+        self.stored_hash = ""  # the hash stored_payload is sealed for
 
     def start(self, now: datetime) -> None:
         """Begin a new absolute lifetime at ``now``."""
@@ -72,7 +74,9 @@ class Held:
         self.absolute_expiry = now + timedelta(seconds=conf.get("ABSOLUTE_TIMEOUT"))
         self.last_seen = now
 
-    def take(self, envelope: codec.Envelope, loaded: Loaded, now: datetime) -> bool:
+    def take(
+        self, envelope: codec.Envelope, loaded: Loaded, now: datetime, key_hash: str
+    ) -> bool:
         """Hold what ``loaded`` says; False (holding nothing) when it is past a
         deadline. ``ValueError``, ``TypeError`` or ``OverflowError`` for
         deadlines no calendar holds: not an envelope this code wrote."""
@@ -87,6 +91,7 @@ class Held:
         self.last_seen = loaded.last_seen
         self.version = loaded.version
         self.stored_payload = bytes(loaded.payload)
+        self.stored_hash = key_hash
         if idle is not None and lifetime.touch_due(
             now, loaded.last_seen, scs["TOUCH_INTERVAL"]
         ):
@@ -94,11 +99,14 @@ class Held:
             self.last_seen = now
         return True
 
-    def take_latest(self, envelope: codec.Envelope, latest: Loaded) -> None:
+    def take_latest(
+        self, envelope: codec.Envelope, latest: Loaded, key_hash: str
+    ) -> None:
         """Hold the lifetime and version another request stored (to merge)."""
         self.created_at, self.absolute_expiry = self._lifetime_of(envelope)
         self.version = latest.version
         self.stored_payload = bytes(latest.payload)
+        self.stored_hash = key_hash
 
     @staticmethod
     def _lifetime_of(envelope: codec.Envelope) -> tuple[datetime, datetime]:
@@ -115,7 +123,8 @@ class Held:
 
     def read_data(self) -> dict[str, Any]:
         """The data as this request read it (or last wrote it)."""
-        read = codec.decode(self.stored_payload) if self.stored_payload else None
+        payload = self.stored_payload
+        read = codec.decode(payload, self.stored_hash) if payload else None
         return read.data if read is not None else {}
 
     def absolute_or_new(self, now: datetime) -> datetime:
@@ -150,9 +159,14 @@ class Held:
         return max(0, int((end - now).total_seconds()))
 
     def record(
-        self, data: dict[str, Any], now: datetime, client: tuple[str | None, str]
+        self,
+        data: dict[str, Any],
+        now: datetime,
+        client: tuple[str | None, str],
+        key_hash: str,
     ) -> Record:
-        """What the store should hold for ``data`` written at ``now``."""
+        """What the store should hold under ``key_hash`` for ``data`` written
+        at ``now``."""
         if self.created_at is None or self.absolute_expiry is None:
             self.start(now)
         created, absolute = self.created_at, self.absolute_expiry
@@ -161,6 +175,7 @@ class Held:
             data,
             created=lifetime.to_micros(created),
             absolute=lifetime.to_micros(absolute),
+            key_hash=key_hash,
         )
         return Record(
             payload=payload,
@@ -174,9 +189,10 @@ class Held:
             user_agent=client[1],
         )
 
-    def saved(self, record: Record) -> None:
-        """Hold what was just written."""
+    def saved(self, record: Record, key_hash: str) -> None:
+        """Hold what was just written under ``key_hash``."""
         self.last_seen = record.last_seen
         self.needs_touch = False
         self.version = record.version
         self.stored_payload = record.payload
+        self.stored_hash = key_hash

@@ -51,12 +51,19 @@ class Writes(SessionAPI, StoragePrimitives):
             functools.partial(signal.asend, **kwargs),
         )
 
-    def _decode(self, payload: bytes) -> codec.Envelope | None:
-        envelope = codec.decode(payload)
+    def _hash_now(self) -> str:
+        # The hash of the current token: what a record is written (and
+        # sealed) under, renamed there when a renewal is under way.
+        key_hash = self.key_hash
+        assert key_hash is not None  # noqa: S101 - only a session with a token is written
+        return key_hash
+
+    def _decode(self, payload: bytes, key_hash: str) -> codec.Envelope | None:
+        envelope = codec.decode(payload, key_hash)
         if envelope is None:
             security_logger.warning(
-                "Session %s could not be decoded; treated as no session.",
-                tokens.hash_prefix(self.key_hash),
+                "Session %s could not be decoded or opened; treated as no session.",
+                tokens.hash_prefix(key_hash),
             )
         return envelope
 
@@ -80,7 +87,7 @@ class Writes(SessionAPI, StoragePrimitives):
         # losing), re-apply this request's changes under the engine's lock on
         # the session, where no other writer can get in between.
         def apply(latest: Loaded) -> Record | None:
-            return self._merged(latest, now)
+            return self._merged(latest, key_hash, now)
 
         update_locked = (self._update_locked, self._aupdate_locked)
         written: Record | None = yield Io(
@@ -88,18 +95,20 @@ class Writes(SessionAPI, StoragePrimitives):
         )
         return written
 
-    def _merged(self, latest: Loaded, now: datetime) -> Record | None:
-        # This request's changes re-applied on what another request stored.
-        theirs = self._decode(latest.payload)
+    def _merged(self, latest: Loaded, key_hash: str, now: datetime) -> Record | None:
+        # This request's changes re-applied on what another request stored
+        # under ``key_hash``.
+        theirs = self._decode(latest.payload, key_hash)
         if theirs is None:
             return None
         read = self._held.read_data()
         self._session_cache = merge(read, self._session_cache, theirs.data)
         try:
-            self._held.take_latest(theirs, latest)
+            self._held.take_latest(theirs, latest, key_hash)
         except (OverflowError, ValueError, TypeError):
             return None  # not an envelope this code wrote: treat it as gone
-        return self._held.record(self._session_cache, now, self.state.client)
+        client, target = self.state.client, self._hash_now()
+        return self._held.record(self._session_cache, now, client, target)
 
     def _renaming(
         self, source: str, record: Record, now: datetime
@@ -109,6 +118,9 @@ class Writes(SessionAPI, StoragePrimitives):
                 written = yield from self._writing(source, record, now, self.key_hash)
             except CreateError:  # the new token's hash is taken: draw another
                 self._session_key, _ = self._renewal_token(source)
+                # Sealed for the hash it is now written under.
+                data, client = self._session_cache, self.state.client
+                record = self._held.record(data, now, client, self._hash_now())
                 continue
             if written is not None:
                 self._renaming_from = None

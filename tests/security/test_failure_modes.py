@@ -380,7 +380,8 @@ def database_value(engine: Any, token: str) -> tuple[int, str] | None:
     row = engine.stored.get(tokens.hash_token(token))
     if row is None:
         return None
-    return row["version"], codec.decode(row["data"]).data["value"]
+    envelope = codec.decode(row["data"], tokens.hash_token(token))
+    return row["version"], envelope.data["value"]
 
 
 def assert_cached_copy_is_committed(engine: Any, token: str) -> None:
@@ -391,7 +392,8 @@ def assert_cached_copy_is_committed(engine: Any, token: str) -> None:
     held = database_value(engine, token)
     assert held is not None, "a copy of a session the database does not hold"
     assert copy["version"] == held[0], (copy["version"], held)
-    assert codec.decode(copy["data"]).data["value"] == held[1]
+    copied = codec.decode(copy["data"], tokens.hash_token(token))
+    assert copied.data["value"] == held[1]
 
 
 @pytest.mark.parametrize("engine", ["cache-redis", "cached_db-redis"], indirect=True)

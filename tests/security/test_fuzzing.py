@@ -18,11 +18,12 @@ from django.conf import settings
 from django.core.handlers.asgi import ASGIRequest
 from django.core.handlers.wsgi import WSGIRequest
 from django.http import HttpResponse
+from django.test import override_settings
 from hypothesis import HealthCheck, example, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from scs_django import codec, tokens
+from scs_django import codec, crypto, tokens
 from scs_django.backends.base import Loaded
 from scs_django.backends.db import SessionStore as DBSessionStore
 from scs_django.middleware import SessionMiddleware
@@ -36,6 +37,8 @@ fuzz = hypothesis_settings(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
+
+HASH = tokens.hash_token("f" * 43)
 
 token_shaped = st.from_regex(r"[A-Za-z0-9_-]{43}", fullmatch=True)
 # Pieces a cookie header is made of, to reach the parser's corners more often
@@ -172,16 +175,29 @@ blobs = st.one_of(
 @fuzz
 @given(blob=blobs, as_memoryview=st.booleans())
 def test_decoder_gives_an_envelope_or_none(blob, as_memoryview):
-    envelope = codec.decode(memoryview(blob) if as_memoryview else blob)
+    # The plain decoder (encryption off), on the bytes as they come...
+    with override_settings(SCS={"ENCRYPTION": None}):
+        envelope = codec.decode(memoryview(blob) if as_memoryview else blob, HASH)
+    assert_envelope_or_none(envelope)
+    # ...and, with encryption on, on the same bytes sealed as a store would
+    # hold them: what opens goes through the same decoder.
+    sealed = crypto.seal(blob, key_hash=HASH, purpose=codec.PURPOSE)
+    opened = codec.decode(memoryview(sealed) if as_memoryview else sealed, HASH)
+    assert opened == envelope
+    # Unsealed, the same bytes are no session with encryption on.
+    assert codec.decode(blob, HASH) is None
+
+
+def assert_envelope_or_none(envelope):
     if envelope is not None:
         assert isinstance(envelope.data, dict)
         assert type(envelope.created) is int and type(envelope.absolute) is int
 
 
 def test_decoder_reads_back_what_the_encoder_wrote():
-    blob = codec.encode({"cart": [1, 2]}, created=5, absolute=9)
-    assert codec.decode(blob) == codec.Envelope({"cart": [1, 2]}, 5, 9)
-    assert codec.decode(None) is None
+    blob = codec.encode({"cart": [1, 2]}, created=5, absolute=9, key_hash=HASH)
+    assert codec.decode(blob, HASH) == codec.Envelope({"cart": [1, 2]}, 5, 9)
+    assert codec.decode(None, HASH) is None
 
 
 class OneBlobStore(DBSessionStore):

@@ -497,7 +497,7 @@ class TestNoLostWrites:
 
     def assert_decodable(self, engine, token):
         stored = engine.stored.get(tokens.hash_token(token))
-        assert codec.decode(stored["data"]) is not None
+        assert codec.decode(stored["data"], tokens.hash_token(token)) is not None
 
     def test_writes_to_different_keys_both_survive(self, engine):
         token = start(engine)

@@ -15,7 +15,7 @@ import pytest
 from asgiref.sync import async_to_sync
 from django.conf import settings
 
-from scs_django import codec, tokens
+from scs_django import codec, crypto, tokens
 from scs_django.exceptions import SessionNotSerializable, SessionTooLarge
 from tests.engines import DB_ENGINES
 from tests.security.transport import json_body, session_cookie
@@ -158,10 +158,13 @@ def test_deeply_nested_blob_in_the_store_is_no_session(engine, live_token):
     # What the encoder refuses may still be planted in a row: it must not
     # crash the decoder (RecursionError) but read as "no session".
     nested = "[" * 100_000 + "]" * 100_000
-    blob = codec.PLAIN + ('{"c":1,"a":2,"d":{"value":' + nested + "}}").encode("ascii")
+    plain = codec.PLAIN + ('{"c":1,"a":2,"d":{"value":' + nested + "}}").encode()
+    key_hash = tokens.hash_token(live_token)
+    # Sealed as the engine seals, so that it reaches the decoder.
+    blob = crypto.seal(plain, key_hash=key_hash, purpose=codec.PURPOSE)
     model = engine.store_class.get_model_class()
-    model.objects.filter(key_hash=tokens.hash_token(live_token)).update(data=blob)
-    assert codec.decode(blob) is None
+    model.objects.filter(key_hash=key_hash).update(data=blob)
+    assert codec.decode(blob, key_hash) is None
     session = engine.store_class(live_token)
     assert session.get("value") is None
     assert session.session_key is None

@@ -47,7 +47,7 @@ DOWN = "scs-security-down"
 
 def stored_value(engine, token):
     row = engine.stored.get(tokens.hash_token(token))
-    return codec.decode(row["data"]).data["value"]
+    return codec.decode(row["data"], tokens.hash_token(token)).data["value"]
 
 
 def assert_unavailable(response):
