@@ -1,5 +1,6 @@
-"""System checks of the sealing settings (``SCS["ENCRYPTION"]`` and
-``SCS["ENCRYPTION_KEYS"]``): a bad key fails at startup, never per request."""
+"""System checks of sealing (``SCS["ENCRYPTION"]`` and
+``SCS["ENCRYPTION_KEYS"]``, and the cookie engine, which needs it): a bad key
+fails at startup, never per request."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 
 from . import conf, crypto
+from .backends.cookie import SessionStore as CookieStore
 
 
 @checks.register(checks.Tags.security)
@@ -120,5 +122,50 @@ def check_encryption_deploy(
             "and whoever can write there can change one.",
             hint='Remove SCS["ENCRYPTION"] to use "aes-gcm", the default.',
             id="scs_django.W040",
+        )
+    ]
+
+
+def _cookie_engine() -> bool:
+    try:
+        return issubclass(conf.session_engine(), CookieStore)
+    except (ImportError, AttributeError):
+        return False  # scs_django.E004 says so
+
+
+@checks.register(checks.Tags.security)
+def check_cookie_engine(
+    app_configs: Any = None, **kwargs: Any
+) -> list[checks.CheckMessage]:
+    raw = getattr(settings, "SCS", None)
+    if not _cookie_engine() or (raw is not None and not isinstance(raw, dict)):
+        return []  # a malformed SCS is scs_django.E002's to report
+    if conf.get("ENCRYPTION") is not None:
+        return []
+    return [
+        checks.Error(
+            'The cookie session engine needs sealing, but SCS["ENCRYPTION"] is None: '
+            "anyone could write an unsealed cookie, so the engine refuses to work.",
+            hint='Remove SCS["ENCRYPTION"] to seal with "aes-gcm", the default.',
+            id="scs_django.E050",
+        )
+    ]
+
+
+@checks.register(checks.Tags.security, deploy=True)
+def check_cookie_engine_deploy(
+    app_configs: Any = None, **kwargs: Any
+) -> list[checks.CheckMessage]:
+    if not _cookie_engine():
+        return []
+    return [
+        checks.Warning(
+            "Sessions are sealed into their cookies (scs_django.backends.cookie), so "
+            "the server cannot end one: logout clears the browser's cookie, but a "
+            "copy of it keeps working until its idle or absolute deadline, and a "
+            "user's sessions cannot be listed or revoked.",
+            hint="Use the db or cache engine where a logout must end the session "
+            "everywhere; otherwise keep the timeouts short and silence this check.",
+            id="scs_django.W050",
         )
     ]

@@ -6,7 +6,12 @@ import pytest
 from django.core import checks
 
 from scs_django.checks import check_engine, check_settings
-from scs_django.crypto_checks import check_encryption, check_encryption_deploy
+from scs_django.crypto_checks import (
+    check_cookie_engine,
+    check_cookie_engine_deploy,
+    check_encryption,
+    check_encryption_deploy,
+)
 from tests.utils import ids_and_messages
 
 
@@ -323,11 +328,6 @@ def test_encryption_checks_are_registered():
 
 
 # -- the cookie engine -----------------------------------------------------------
-
-from scs_django.checks import (  # noqa: E402
-    check_cookie_engine,
-    check_cookie_engine_deploy,
-)
 
 COOKIE_ENGINE = "scs_django.backends.cookie"
 

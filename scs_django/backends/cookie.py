@@ -22,89 +22,35 @@ docs' backends page and the ``scs_django.W050`` deploy check say so.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import logging
-import re
 from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
-from django.conf import settings
 from django.contrib.auth.signals import user_logged_in
 from django.contrib.sessions.backends.base import SessionBase
-from django.core.exceptions import ImproperlyConfigured
 from django.dispatch import receiver
-from django.http import HttpResponseBase
 from django.utils import timezone
 
-from .. import codec, conf, crypto, lifetime
-from ..exceptions import SessionNotSerializable, SessionTooLarge
+from .. import conf, lifetime
+from ..exceptions import SessionTooLarge
+from .cookie_seal import (
+    COOKIE_LIMIT,
+    PURPOSE,
+    VALUE,
+    Lifetime,
+    Opened,
+    open_cookie,
+    require_sealing,
+    seal_cookie,
+    set_cookie_length,
+)
 from .engine import SessionInfo
 from .held import RequestState
 
+__all__ = ["COOKIE_LIMIT", "PURPOSE", "SessionStore", "set_cookie_length"]
+
 security_logger = logging.getLogger("scs_django.security")
-
-#: What a cookie is sealed for (the AAD's purpose): a blob sealed for a
-#: database row or a cache does not open as a cookie, nor the reverse.
-PURPOSE = b"cookie"
-#: The most browsers keep of one cookie: name, value and attributes together
-#: (RFC 6265, section 6.1).
-COOKIE_LIMIT = 4096
-# base64url of the shortest sealed blob, up to the largest cookie.
-_MIN_LENGTH = -(-crypto.MIN_BYTES * 4 // 3)
-_VALUE = re.compile(rf"[A-Za-z0-9_-]{{{_MIN_LENGTH},{COOKIE_LIMIT}}}")
-
-
-class _Lifetime(NamedTuple):
-    created: datetime
-    absolute: datetime
-    last_seen: datetime
-
-    @classmethod
-    def starting(cls, now: datetime) -> _Lifetime:
-        absolute = now + timedelta(seconds=conf.get("ABSOLUTE_TIMEOUT"))
-        return cls(now, absolute, now)
-
-
-class _Opened(NamedTuple):
-    data: dict[str, Any]
-    created: int  # microseconds since the Unix epoch, as the others
-    absolute: int
-    last_seen: int
-
-
-def _require_sealing() -> None:
-    if not crypto.enabled():
-        raise ImproperlyConfigured(
-            'The cookie session engine needs SCS["ENCRYPTION"]: anyone could write '
-            'an unsealed cookie. Remove SCS["ENCRYPTION"] = None (the default seals '
-            'with "aes-gcm"), or use a server-side engine.'
-        )
-
-
-def _binding() -> str:
-    # The AAD's "key hash": there is no token, so the cookie's name stands in.
-    return str(settings.SESSION_COOKIE_NAME)
-
-
-def set_cookie_length(value: str, max_age: int | None) -> int:
-    """Bytes of the ``Set-Cookie`` header value the middleware sends for
-    ``value``, with every attribute it may add (``Secure`` included, which it
-    adds on HTTPS even without ``SESSION_COOKIE_SECURE``)."""
-    name = str(settings.SESSION_COOKIE_NAME)
-    response = HttpResponseBase()
-    response.set_cookie(
-        name,
-        value,
-        max_age=max_age,
-        path=settings.SESSION_COOKIE_PATH,
-        domain=settings.SESSION_COOKIE_DOMAIN,
-        secure=True,
-        httponly=bool(settings.SESSION_COOKIE_HTTPONLY),
-        samesite=settings.SESSION_COOKIE_SAMESITE,
-    )
-    return len(response.cookies[name].OutputString().encode("utf-8"))
 
 
 class SessionStore(SessionBase):
@@ -119,7 +65,7 @@ class SessionStore(SessionBase):
         async def _aget_session(self, no_load: bool = False) -> dict[str, Any]: ...
 
     def __init__(self, session_key: str | None = None) -> None:
-        self._life: _Lifetime | None = None
+        self._life: Lifetime | None = None
         self._reseal_due = False
         super().__init__(session_key)
         self.state = RequestState()
@@ -130,7 +76,7 @@ class SessionStore(SessionBase):
     def accepts_cookie(cls, value: str) -> bool:
         """True when ``value`` has the shape of a sealed session; the middleware
         asks before making a store. Whether it opens is for ``load()`` to tell."""
-        return _VALUE.fullmatch(value) is not None
+        return VALUE.fullmatch(value) is not None
 
     def _validate_session_key(self, key: Any) -> bool:
         return isinstance(key, str) and self.accepts_cookie(key)
@@ -145,55 +91,11 @@ class SessionStore(SessionBase):
     def modified(self, value: bool) -> None:
         self._modified = value
 
-    def _sealed(self, data: dict[str, Any], life: _Lifetime) -> str:
-        envelope = {
-            "c": lifetime.to_micros(life.created),
-            "a": lifetime.to_micros(life.absolute),
-            "s": lifetime.to_micros(life.last_seen),
-            "d": data,
-        }
-        try:
-            body: bytes = self.serializer().dumps(envelope)
-        except (TypeError, ValueError, RecursionError) as exc:
-            raise SessionNotSerializable(
-                f"The session cannot be encoded with {settings.SESSION_SERIALIZER}: "
-                f"{exc}. Store only values that serializer accepts."
-            ) from exc
-        blob = crypto.seal(codec.PLAIN + body, key_hash=_binding(), purpose=PURPOSE)
-        limit = conf.get("MAX_BYTES")
-        if limit and len(blob) > limit:
-            raise SessionTooLarge(
-                f"The encoded session is {len(blob)} bytes, more than "
-                f'SCS["MAX_BYTES"] = {limit}. Store less in the session, or raise '
-                "the limit."
-            )
-        return base64.urlsafe_b64encode(blob).rstrip(b"=").decode("ascii")
+    def _sealed(self, data: dict[str, Any], life: Lifetime) -> str:
+        return seal_cookie(self.serializer(), data, life)
 
-    def _opened(self, value: str) -> _Opened | None:
-        try:
-            blob = base64.b64decode(
-                value + "=" * (-len(value) % 4), altchars=b"-_", validate=True
-            )
-        except (binascii.Error, ValueError):
-            return None
-        plain = crypto.open_sealed(blob, key_hash=_binding(), purpose=PURPOSE)
-        if plain is None or plain[:1] != codec.PLAIN:
-            return None
-        try:
-            obj = self.serializer().loads(plain[1:])
-        except Exception:  # noqa: BLE001 - anything undecodable is "no session"
-            return None
-        if not isinstance(obj, dict):
-            return None
-        data, created, absolute, seen = (obj.get(k) for k in ("d", "c", "a", "s"))
-        if (
-            not isinstance(data, dict)
-            or type(created) is not int
-            or type(absolute) is not int
-            or type(seen) is not int
-        ):
-            return None
-        return _Opened(data, created, absolute, seen)
+    def _opened(self, value: str) -> Opened | None:
+        return open_cookie(self.serializer(), value)
 
     # -- loading ----------------------------------------------------------------------
 
@@ -202,7 +104,7 @@ class SessionStore(SessionBase):
         does not open or is past a deadline."""
         if self.session_key is None:
             return self._forget()
-        _require_sealing()
+        require_sealing()
         opened = self._opened(self.session_key)
         if opened is None:
             security_logger.info(
@@ -218,7 +120,7 @@ class SessionStore(SessionBase):
             opened.created, opened.absolute, scs["ABSOLUTE_TIMEOUT"]
         )
         try:
-            life = _Lifetime(
+            life = Lifetime(
                 lifetime.from_micros(opened.created, use_tz),
                 lifetime.from_micros(absolute, use_tz),
                 lifetime.from_micros(opened.last_seen, use_tz),
@@ -272,10 +174,10 @@ class SessionStore(SessionBase):
         and ``SessionNotSerializable`` for values the serializer refuses; the
         session keeps its previous value then.
         """
-        _require_sealing()
+        require_sealing()
         data = self._get_session()
         now = timezone.now()
-        life = (self._life or _Lifetime.starting(now))._replace(last_seen=now)
+        life = (self._life or Lifetime.starting(now))._replace(last_seen=now)
         value = self._sealed(data, life)
         length = set_cookie_length(value, self._cookie_age(life))
         if length > COOKIE_LIMIT:
@@ -326,7 +228,7 @@ class SessionStore(SessionBase):
     def restart_lifetime(self) -> None:
         """Start a new absolute lifetime now (done at every login)."""
         self._get_session()
-        self._life = _Lifetime.starting(timezone.now())
+        self._life = Lifetime.starting(timezone.now())
         self.modified = True
 
     # -- ending -----------------------------------------------------------------------
@@ -402,7 +304,7 @@ class SessionStore(SessionBase):
     def get_expiry_date(self, **kwargs: Any) -> datetime:
         """When the session ends if a request arrives at ``modification`` (default: now)."""
         modification, expiry = self._expiry_kwargs(kwargs)
-        absolute = (self._life or _Lifetime.starting(modification)).absolute
+        absolute = (self._life or Lifetime.starting(modification)).absolute
         return lifetime.deadline(
             absolute,
             lifetime.fixed_deadline(expiry, conf.use_tz()),
@@ -422,7 +324,7 @@ class SessionStore(SessionBase):
     async def aget_expiry_age(self, **kwargs: Any) -> int:
         return self.get_expiry_age(**kwargs)
 
-    def _cookie_age(self, life: _Lifetime) -> int | None:
+    def _cookie_age(self, life: Lifetime) -> int | None:
         # Counted from the seal the cookie carries, as browsers count it.
         if self.get_expire_at_browser_close():
             return None
@@ -440,7 +342,7 @@ class SessionStore(SessionBase):
         the earliest deadline as of the last seal. Unlike the server-side
         engines' cookie this includes the idle deadline, since every move of
         it sends a new cookie."""
-        return self._cookie_age(self._life or _Lifetime.starting(timezone.now()))
+        return self._cookie_age(self._life or Lifetime.starting(timezone.now()))
 
     # -- a user's sessions: none to find ----------------------------------------------
 
