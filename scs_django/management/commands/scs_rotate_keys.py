@@ -1,0 +1,111 @@
+"""``manage.py scs_rotate_keys``: seal every stored session under the current key."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import DatabaseError
+
+from ... import conf
+from ...backends.cookie import SessionStore as CookieStore
+from ...rotation import DEFAULT_BATCH_SIZE, RotationUnsupported, rotate_keys
+from ..progress import progress_bar
+from .scs_cleanup import positive_float, positive_int
+
+
+class Command(BaseCommand):
+    help = (
+        "Seal every stored session again under the first key (and seal plain "
+        "ones stored while encryption was off), in batches. Safe while the "
+        "site serves traffic."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--batch-size",
+            type=positive_int,
+            default=DEFAULT_BATCH_SIZE,
+            help=f"Sessions read per batch (default: {DEFAULT_BATCH_SIZE}).",
+        )
+        parser.add_argument(
+            "--max-seconds",
+            type=positive_float,
+            default=None,
+            help="Start no batch after this many seconds; run again to go on.",
+        )
+        parser.add_argument(
+            "--dry-run",
+            action="store_true",
+            help="Count the sessions to seal again without writing anything.",
+        )
+
+    def handle(
+        self,
+        *args: Any,
+        batch_size: int,
+        max_seconds: float | None,
+        dry_run: bool,
+        verbosity: int,
+        **options: Any,
+    ) -> None:
+        try:
+            engine = conf.session_engine()
+        except (ImportError, AttributeError) as exc:
+            raise CommandError(
+                f"SESSION_ENGINE {settings.SESSION_ENGINE!r} cannot be imported: {exc}"
+            ) from exc
+        if issubclass(engine, CookieStore):
+            if verbosity >= 1:
+                self.stdout.write(
+                    "the cookie engine stores nothing on the server: nothing to "
+                    "seal again (a cookie sealed under a removed key is no session)"
+                )
+            return
+        done = 0
+        bar: Any = contextlib.nullcontext(None)
+        if verbosity >= 1 and not dry_run and self.stdout.isatty():
+            bar = progress_bar(self.stdout, "Sealing sessions again")
+        try:
+            with bar as draw:
+
+                def progress(seen: int, total: int) -> None:
+                    nonlocal done
+                    done = seen
+                    if draw is not None:
+                        draw(seen, total)
+
+                result = rotate_keys(
+                    engine,
+                    batch_size=batch_size,
+                    max_seconds=max_seconds,
+                    dry_run=dry_run,
+                    progress=progress,
+                )
+        except (ImproperlyConfigured, RotationUnsupported) as exc:
+            raise CommandError(str(exc)) from exc
+        except Exception as exc:
+            if not engine.is_unavailable(exc) and not isinstance(exc, DatabaseError):
+                raise
+            raise CommandError(
+                f"Sealing sessions again failed after {done} were read: {exc}"
+            ) from exc
+        if verbosity < 1:
+            return
+        key = result.key_id.hex()
+        if result.dry_run:
+            self.stdout.write(
+                f"would re-seal {result.resealed} sessions under key {key}; "
+                f"{result.current} already current; {result.unreadable} unreadable "
+                "(dry run, nothing written)"
+            )
+            return
+        self.stdout.write(
+            f"re-sealed {result.resealed} sessions under key {key} in "
+            f"{result.seconds:.2f}s; {result.current} already current; "
+            f"{result.unreadable} unreadable; {result.changed} changed meanwhile"
+            + ("" if result.finished else "; stopped by --max-seconds, run again")
+        )
