@@ -12,6 +12,7 @@ from django.dispatch import receiver
 
 from . import conf, context, sessions
 from .backends.base import ScsSessionStore
+from .backends.cookie import SessionStore as CookieStore
 from .backends.db import SessionStore as DatabaseStore
 
 logger = logging.getLogger("scs_django")
@@ -32,7 +33,9 @@ def renew_on_login(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
     twice.
     """
     session = getattr(request, "session", None)
-    if not isinstance(session, ScsSessionStore):
+    # The cookie engine is no ScsSessionStore (it has no token and no store),
+    # but renews the same way: a new sealed value and a new lifetime.
+    if not isinstance(session, (ScsSessionStore, CookieStore)):
         return
     if (
         conf.get("RENEW_ON_LOGIN")

@@ -27,9 +27,7 @@ from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from django.contrib.auth.signals import user_logged_in
 from django.contrib.sessions.backends.base import SessionBase
-from django.dispatch import receiver
 from django.utils import timezone
 
 from .. import conf, lifetime
@@ -381,17 +379,3 @@ class SessionStore(SessionBase):
     @classmethod
     async def arevoke_user(cls, user_id: Any, keep_hash: str | None = None) -> int:
         cls._no_index()
-
-
-# scs_django.receivers.renew_on_login does this for the server-side engines
-# (ScsSessionStore); this engine is not one of them, so it has its own.
-# Connected when the engine is imported, which the middleware does at startup.
-@receiver(user_logged_in, dispatch_uid="scs_django.backends.cookie.renew_on_login")
-def renew_on_login(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
-    """A new cookie value and a new absolute lifetime at every login."""
-    session = getattr(request, "session", None)
-    if not isinstance(session, SessionStore):
-        return
-    if conf.get("RENEW_ON_LOGIN"):
-        session.renew_token()
-    session.restart_lifetime()
