@@ -146,9 +146,7 @@ def rotate_keys(
     if issubclass(engine, DBStore):
         copies = None
         if issubclass(engine, cached_db.SessionStore):
-            copies = cache_sessions(
-                prefix=cached_db.PREFIX, longest_seconds=cached_db.COPY_SECONDS
-            )
+            copies = engine.cached_copies()
         return _rotate_rows(engine.get_model_class(), copies, batch_size, tally, report)
     if issubclass(engine, CacheStore):
         from .backends.redis import RedisSessions

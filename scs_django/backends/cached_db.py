@@ -109,6 +109,12 @@ class SessionStore(DBStore):
 
     @cached_property
     def _cache_ops(self) -> SessionOperations:
+        return self.cached_copies()
+
+    @classmethod
+    def cached_copies(cls) -> SessionOperations:
+        """The operations on the copies this engine keeps in its cache (as
+        ``scs_rotate_keys`` uses them to drop a copy it re-sealed)."""
         return _copies()
 
     def _fetch(self, key_hash: str, now: datetime) -> Loaded | None:
