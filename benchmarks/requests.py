@@ -11,6 +11,11 @@ statements and Redis commands (round trips in brackets).
 
 With ``--database sqlite`` the database engines run on a SQLite file in a
 temporary folder instead (Redis is still started for the cache engines).
+``--sealing`` adds each scs engine with ``SCS["ENCRYPTION"] = None`` (the
+"unsealed" rows), and ``--payload 1000`` makes every session hold 1,000
+bytes of filler, to show what sealing costs by the size of a session:
+
+    python benchmarks/requests.py --sealing --payload 10000
 """
 
 from __future__ import annotations
@@ -33,15 +38,24 @@ sys.path.insert(0, str(ROOT))
 ENGINES = {
     "contrib db": ("django.contrib.sessions.backends.db", "django"),
     "scs db": ("scs_django.backends.db", "scs"),
+    "scs db unsealed": ("scs_django.backends.db", "scs unsealed"),
     "contrib cache (redis)": ("django.contrib.sessions.backends.cache", "django"),
     "scs cache (redis)": ("scs_django.backends.cache", "scs"),
+    "scs cache (redis) unsealed": ("scs_django.backends.cache", "scs unsealed"),
     "contrib cached_db": ("django.contrib.sessions.backends.cached_db", "django"),
     "scs cached_db": ("scs_django.backends.cached_db", "scs"),
+    "scs cached_db unsealed": ("scs_django.backends.cached_db", "scs unsealed"),
 }
+# By default the "unsealed" variants (SCS["ENCRYPTION"] = None) are left out;
+# --sealing compares them with the sealed default.
+UNSEALED = [name for name in ENGINES if name.endswith("unsealed")]
 MIDDLEWARE = {
     "django": "django.contrib.sessions.middleware.SessionMiddleware",
     "scs": "scs_django.middleware.SessionMiddleware",
+    "scs unsealed": "scs_django.middleware.SessionMiddleware",
 }
+# Bytes of filler the session holds besides its counter (--payload).
+PAYLOAD = {"bytes": 0}
 REQUESTS = [
     "no session touched",
     "read existing",
@@ -114,6 +128,8 @@ def _views() -> list[Any]:
         return HttpResponse(str(request.session.get("cart")))
 
     def write(request: Any) -> Any:
+        if PAYLOAD["bytes"] and "filler" not in request.session:
+            request.session["filler"] = "x" * PAYLOAD["bytes"]
         request.session["cart"] = request.session.get("cart", 0) + 1
         return HttpResponse("ok")
 
@@ -258,9 +274,15 @@ def overrides_for(engine: str, request: str) -> dict[str, Any]:
         "SCS": {},
         "SESSION_SAVE_EVERY_REQUEST": False,
     }
+    if middleware == "scs unsealed":
+        overrides["SCS"] = {"ENCRYPTION": None}
     if request == "read, idle timeout on":
-        if middleware == "scs":
-            overrides["SCS"] = {"IDLE_TIMEOUT": 1800, "TOUCH_INTERVAL": 60}
+        if middleware.startswith("scs"):
+            overrides["SCS"] = {
+                **overrides["SCS"],
+                "IDLE_TIMEOUT": 1800,
+                "TOUCH_INTERVAL": 60,
+            }
         else:
             overrides["SESSION_SAVE_EVERY_REQUEST"] = True  # Django's way to slide
     return overrides
@@ -333,6 +355,17 @@ def main() -> None:
         help="only this request (repeat for more)",
     )
     parser.add_argument(
+        "--payload",
+        type=int,
+        default=0,
+        help="bytes of filler each session holds besides its counter",
+    )
+    parser.add_argument(
+        "--sealing",
+        action="store_true",
+        help="also run the scs engines unsealed (SCS['ENCRYPTION'] = None)",
+    )
+    parser.add_argument(
         "--database",
         choices=("postgresql", "sqlite"),
         default="postgresql",
@@ -358,7 +391,14 @@ def main() -> None:
         call_command("migrate", verbosity=0)
         get_user_model().objects.create_user("bench", password="bench")  # noqa: S106
 
-        engines = [e for e in ENGINES if not args.engines or e in args.engines]
+        PAYLOAD["bytes"] = args.payload
+        engines = [
+            e
+            for e in ENGINES
+            if (
+                e in args.engines if args.engines else args.sealing or e not in UNSEALED
+            )
+        ]
         requests = [r for r in REQUESTS if not args.requests or r in args.requests]
         rows = []
         for request in requests:
