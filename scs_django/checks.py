@@ -263,8 +263,7 @@ def check_cookie_deploy(
 def check_idle_timeout_deploy(
     app_configs: Any = None, **kwargs: Any
 ) -> list[checks.CheckMessage]:
-    raw = getattr(settings, "SCS", None)
-    if raw is not None and not isinstance(raw, dict):
+    if conf.scs_malformed():
         return []  # scs_django.E002 says so
     values = conf.get_settings()
     if values["IDLE_TIMEOUT"] is not None:

@@ -67,6 +67,13 @@ def use_tz() -> bool:
     return _use_tz
 
 
+def scs_malformed() -> bool:
+    """True when ``settings.SCS`` is set to something other than a dict
+    (check ``scs_django.E002``): the other checks then have nothing to read."""
+    raw = getattr(settings, "SCS", None)
+    return raw is not None and not isinstance(raw, dict)
+
+
 def unknown_keys() -> list[str]:
     """Keys of ``settings.SCS`` that scs_django does not know."""
     return sorted(set(getattr(settings, "SCS", None) or {}) - set(DEFAULTS))

@@ -19,8 +19,7 @@ from .backends.cookie import SessionStore as CookieStore
 def check_encryption(
     app_configs: Any = None, **kwargs: Any
 ) -> list[checks.CheckMessage]:
-    raw = getattr(settings, "SCS", None)
-    if raw is not None and not isinstance(raw, dict):
+    if conf.scs_malformed():
         return []  # scs_django.E002 says so
     values = conf.get_settings()
     messages: list[checks.CheckMessage] = []
@@ -110,8 +109,7 @@ def _key_list_messages(keys: Any) -> list[checks.CheckMessage]:
 def check_encryption_deploy(
     app_configs: Any = None, **kwargs: Any
 ) -> list[checks.CheckMessage]:
-    raw = getattr(settings, "SCS", None)
-    if raw is not None and not isinstance(raw, dict):
+    if conf.scs_malformed():
         return []  # scs_django.E002 says so
     if conf.get_settings()["ENCRYPTION"] is not None:
         return []
@@ -137,8 +135,7 @@ def _cookie_engine() -> bool:
 def check_cookie_engine(
     app_configs: Any = None, **kwargs: Any
 ) -> list[checks.CheckMessage]:
-    raw = getattr(settings, "SCS", None)
-    if not _cookie_engine() or (raw is not None and not isinstance(raw, dict)):
+    if not _cookie_engine() or conf.scs_malformed():
         return []  # a malformed SCS is scs_django.E002's to report
     if conf.get("ENCRYPTION") is not None:
         return []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Any, cast
 
 from django.conf import settings
@@ -68,13 +69,18 @@ class SessionMiddleware(DjangoSessionMiddleware):
     write, a renewal, an idle deadline moved) and cleared at logout.
     """
 
+    def __init__(self, get_response: Any) -> None:
+        super().__init__(get_response)
+        # A store may say which cookie values it takes (the cookie engine's are
+        # sealed sessions); the others take tokens. Asked once, not per request.
+        self.accepts_cookie: Callable[[str], bool] = getattr(
+            self.SessionStore, "accepts_cookie", tokens.is_well_formed
+        )
+
     def process_request(self, request: HttpRequest) -> None:
         token = request.COOKIES.get(settings.SESSION_COOKIE_NAME)
-        # A store may say which cookie values it takes (the cookie engine's are
-        # sealed sessions); the others take tokens.
-        accepts = getattr(self.SessionStore, "accepts_cookie", tokens.is_well_formed)
         if token is not None and not (
-            accepts(token) and _sent_once_as_is(request, token)
+            self.accepts_cookie(token) and _sent_once_as_is(request, token)
         ):
             security_logger.info(
                 "Ignored a malformed session cookie (%d characters).", len(token)

@@ -80,11 +80,14 @@ class Held:
         """Hold what ``loaded`` says; False (holding nothing) when it is past a
         deadline. ``ValueError``, ``TypeError`` or ``OverflowError`` for
         deadlines no calendar holds: not an envelope this code wrote."""
-        scs = conf.get_settings()
+        # Settings read once here: this runs on every read of a session.
+        scs, use_tz = conf.get_settings(), conf.use_tz()
         expiry = envelope.data.get("_session_expiry")
         idle = lifetime.idle_seconds(expiry, scs["IDLE_TIMEOUT"])
-        created_at, absolute = self._lifetime_of(envelope)
-        fixed = lifetime.fixed_deadline(expiry, conf.use_tz())
+        created_at, absolute = self._lifetime_of(
+            envelope, scs["ABSOLUTE_TIMEOUT"], use_tz
+        )
+        fixed = lifetime.fixed_deadline(expiry, use_tz)
         if now >= lifetime.deadline(absolute, fixed, loaded.last_seen, idle):
             return False
         self.created_at, self.absolute_expiry = created_at, absolute
@@ -103,18 +106,21 @@ class Held:
         self, envelope: codec.Envelope, latest: Loaded, key_hash: str
     ) -> None:
         """Hold the lifetime and version another request stored (to merge)."""
-        self.created_at, self.absolute_expiry = self._lifetime_of(envelope)
+        self.created_at, self.absolute_expiry = self._lifetime_of(
+            envelope, conf.get("ABSOLUTE_TIMEOUT"), conf.use_tz()
+        )
         self.version = latest.version
         self.stored_payload = bytes(latest.payload)
         self.stored_hash = key_hash
 
     @staticmethod
-    def _lifetime_of(envelope: codec.Envelope) -> tuple[datetime, datetime]:
+    def _lifetime_of(
+        envelope: codec.Envelope, timeout: int, use_tz: bool
+    ) -> tuple[datetime, datetime]:
         # A lowered ABSOLUTE_TIMEOUT applies to existing sessions; a raised one
         # never extends them.
-        use_tz = conf.use_tz()
         absolute = lifetime.capped_absolute(
-            envelope.created, envelope.absolute, conf.get("ABSOLUTE_TIMEOUT")
+            envelope.created, envelope.absolute, timeout
         )
         return (
             lifetime.from_micros(envelope.created, use_tz),

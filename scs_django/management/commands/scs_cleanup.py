@@ -18,6 +18,17 @@ from ...cleanup import DEFAULT_BATCH_SIZE, delete_expired
 from ..progress import progress_bar
 
 
+def configured_engine() -> type[Any]:
+    """The engine class ``SESSION_ENGINE`` names; ``CommandError`` when it
+    names none (the commands ask the class, never the setting's text)."""
+    try:
+        return conf.session_engine()
+    except (ImportError, AttributeError) as exc:
+        raise CommandError(
+            f"SESSION_ENGINE {settings.SESSION_ENGINE!r} cannot be imported: {exc}"
+        ) from exc
+
+
 def positive_int(value: str) -> int:
     number = int(value)
     if number < 1:
@@ -66,12 +77,7 @@ class Command(BaseCommand):
         verbosity: int,
         **options: Any,
     ) -> None:
-        try:
-            engine = conf.session_engine()
-        except (ImportError, AttributeError) as exc:
-            raise CommandError(
-                f"SESSION_ENGINE {settings.SESSION_ENGINE!r} cannot be imported: {exc}"
-            ) from exc
+        engine = configured_engine()
         # The db engine, cached_db and their subclasses keep sessions in a table.
         if not issubclass(engine, DBStore):
             return self.clear_other_engine(engine, dry_run, verbosity)

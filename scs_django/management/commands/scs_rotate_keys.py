@@ -5,16 +5,14 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
-from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError
 
-from ... import conf
 from ...backends.cookie import SessionStore as CookieStore
 from ...rotation import DEFAULT_BATCH_SIZE, RotationUnsupported, rotate_keys
 from ..progress import progress_bar
-from .scs_cleanup import positive_float, positive_int
+from .scs_cleanup import configured_engine, positive_float, positive_int
 
 
 class Command(BaseCommand):
@@ -52,12 +50,7 @@ class Command(BaseCommand):
         verbosity: int,
         **options: Any,
     ) -> None:
-        try:
-            engine = conf.session_engine()
-        except (ImportError, AttributeError) as exc:
-            raise CommandError(
-                f"SESSION_ENGINE {settings.SESSION_ENGINE!r} cannot be imported: {exc}"
-            ) from exc
+        engine = configured_engine()
         if issubclass(engine, CookieStore):
             if verbosity >= 1:
                 self.stdout.write(
