@@ -17,7 +17,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.utils.cache import patch_cache_control, patch_vary_headers
 from django.utils.http import http_date
 
-from . import conf, context, metadata, tokens
+from . import ajax, conf, context, metadata, tokens
 from .backends.base import ScsSessionStore
 from .backends.cookie import SessionStore as CookieStore
 from .exceptions import SessionStoreUnavailable
@@ -116,6 +116,10 @@ class SessionMiddleware(DjangoSessionMiddleware):
     def process_response(  # type: ignore[override]
         self, request: HttpRequest, response: HttpResponseBase
     ) -> HttpResponseBase:
+        if response.status_code == 302:
+            # A script that asked for JSON gets a 401 it can act on, not the
+            # login page's HTML (see ajax.py).
+            response = ajax.login_redirect_as_401(request, response)
         session = getattr(request, "session", None)
         if not isinstance(session, _MANAGED):
             context.leave(request)
