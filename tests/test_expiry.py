@@ -203,3 +203,20 @@ def test_expired_session_is_replaced_not_revived(client, engine, settings):
     else:
         # untouched, left for cleanup
         assert old_entry["expiry"] <= old_entry["last_seen"] + timedelta(seconds=60)
+
+
+def test_a_request_that_is_not_activity_never_moves_the_idle_deadline(
+    client, engine, settings
+):
+    settings.SCS = {"IDLE_TIMEOUT": 600, "TOUCH_INTERVAL": 60}
+    with time_machine.travel(START, tick=False) as clock:
+        client.get("/write/", {"value": "x"})
+        cookie = client.cookies[COOKIE].value
+        for _ in range(9):  # a poll every 65 s, each one past the touch interval
+            clock.shift(65)
+            assert client.get("/peek/").json()["value"] == "x"
+            assert client.cookies[COOKIE].value == cookie  # not re-sealed either
+        clock.shift(600 - 9 * 65 - 1)
+        assert client.get("/peek/").json()["value"] == "x"
+        clock.shift(1)
+        assert client.get("/peek/").json()["value"] is None

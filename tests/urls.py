@@ -49,3 +49,4 @@ urlpatterns += [
     path("slow/end-others/", views.slow_end_other_sessions),
     path("write-rolled-back/", views.write_in_rolled_back_transaction),
 ]
+urlpatterns += [path("peek/", views.peek)]

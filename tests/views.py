@@ -215,3 +215,9 @@ def write_in_rolled_back_transaction(request):
         request.session["value"] = "never committed"
         request.session.save()
         raise RolledBack("the transaction that saved the session failed")
+
+
+def peek(request):
+    # A status poll: reads the session without counting as the user's activity.
+    request.session.state.count_activity = False
+    return JsonResponse({"value": request.session.get("value")})

@@ -11,7 +11,7 @@ from django.contrib.sessions.backends.base import SessionBase
 from django.utils import timezone
 
 from .. import tokens
-from .held import Held
+from .held import Held, RequestState
 
 
 class SessionAPI(SessionBase):
@@ -20,6 +20,7 @@ class SessionAPI(SessionBase):
     attributes declared here."""
 
     _held: Held
+    state: RequestState
     _hash_of: str | None
     _hash: str | None
     _renaming_from: str | None
@@ -137,4 +138,8 @@ class SessionAPI(SessionBase):
     @property
     def needs_touch(self) -> bool:
         """True when the idle deadline is due to move forward at the end of the request."""
-        return self._held.needs_touch and self.session_key is not None
+        return (
+            self._held.needs_touch
+            and self.state.count_activity
+            and self.session_key is not None
+        )

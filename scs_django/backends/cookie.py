@@ -83,7 +83,7 @@ class SessionStore(SessionBase):
     # deadline due to move is a new seal, so a new cookie, with no data changed.
     @property
     def modified(self) -> bool:
-        return self._modified or self._reseal_due
+        return self._modified or (self._reseal_due and self.state.count_activity)
 
     @modified.setter
     def modified(self, value: bool) -> None:

@@ -28,6 +28,9 @@ class RequestState:
 
     #: The request came with a well-formed session cookie.
     cookie_sent: bool = False
+    #: False for a request that must not move the idle deadline (a status poll):
+    #: it reads the session but is not the user's activity.
+    count_activity: bool = True
     #: (IP, user agent) to record with the session, when recording is on.
     client: tuple[str | None, str] = (None, "")
     #: Write a renewal with the request's final save, in one operation, so a
