@@ -31,10 +31,14 @@ MIDDLEWARE = [
 
 SESSION_ENGINE = "scs_django.backends.db"
 
+# Short enough that the countdowns visibly move; the "your devices" page shows
+# the browser and a truncated address of each session.
 SCS = {
-    "IDLE_TIMEOUT": 1800,
+    "IDLE_TIMEOUT": 10 * 60,
     "ABSOLUTE_TIMEOUT": 8 * 3600,
-    "TOUCH_INTERVAL": 60,
+    "TOUCH_INTERVAL": 30,
+    "RECORD_IP": True,
+    "RECORD_USER_AGENT": True,
 }
 
 ROOT_URLCONF = "testproject.urls"
@@ -50,6 +54,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "demo.context_processors.session_summary",
             ],
         },
     },

@@ -1,12 +1,19 @@
+from importlib.util import find_spec
+
 from demo import views
 from django.contrib import admin
-from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.urls import include, path
 
 urlpatterns = [
     path("", views.home, name="home"),
-    path("increment/", views.increment, name="increment"),
-    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
-    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("shop/", views.cart, name="shop"),
+    path("shop/add/<slug:slug>/", views.cart_add, name="cart-add"),
+    path("shop/remove/<slug:slug>/", views.cart_remove, name="cart-remove"),
+    path("shop/empty/", views.cart_empty, name="cart-empty"),
+    path("accounts/login/", views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
 ]
+if find_spec("scs_django.urls"):  # TEMPORARY until the devices pages land
+    # scs_django's "your devices" pages, as a site mounts them.
+    urlpatterns.append(path("account/sessions/", include("scs_django.urls")))
