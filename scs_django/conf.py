@@ -36,6 +36,11 @@ DEFAULTS: dict[str, Any] = {
     # ENCRYPTION_KEYS, keys are derived from SECRET_KEY and its fallbacks.
     "ENCRYPTION": "aes-gcm",
     "ENCRYPTION_KEYS": None,
+    # The "your devices" pages (views.py) extend this template's "content" block.
+    "DEVICES_BASE_TEMPLATE": "scs_django/base.html",
+    # The expiry warning ({% scs_expiry_warning %}) shows this many seconds
+    # before the idle end.
+    "IDLE_WARNING": 60,
 }
 
 _cache: dict[str, Any] | None = None
