@@ -190,13 +190,34 @@ def test_the_login_page_names_both_seeded_users_and_who_may_open_the_admin(clien
 
 
 def test_the_devices_page_is_mounted_with_ip_and_user_agent_recording_on(client, alice):
-    sign_in(client, "alice", "alice", user_agent="DemoBrowser/1.0")
+    firefox = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"
+    sign_in(client, "alice", "alice", user_agent=firefox)
     home = client.get("/")
     link = re.search(r'href="([^"]+)" id="devices-link"', home.content.decode())
     assert link and link.group(1) == "/account/sessions/"
     devices = client.get(link.group(1))
     assert devices.status_code == 200
-    assert text_of(home, "token-prefix") in devices.content.decode()
+    page = devices.content.decode()
+    row = re.search(r'<tr id="scs-session-(\w+)"[^>]*data-current="true"', page)
+    assert row and row.group(1) == text_of(home, "token-prefix")
+    assert "Firefox" in page  # the user agent was recorded
+    # In the demo's frame, with the one heading of scs_django's template.
+    assert 'href="/static/demo/demo.css"' in page and 'id="session-strip"' in page
+    assert page.count("<h1") == 1
+
+
+def test_signed_in_pages_carry_the_expiry_warning_and_anonymous_ones_do_not(
+    client, alice
+):
+    client.post("/shop/add/mug/")
+    assert 'id="scs-expiry-warning"' not in client.get("/").content.decode()
+    sign_in(client, "alice", "alice")
+    for url in ("/", "/shop/", "/account/sessions/"):
+        page = client.get(url).content.decode()
+        warning = re.search(r'<div id="scs-expiry-warning"[^>]*>', page)
+        assert warning, url
+        assert 'data-warn-before="120"' in warning.group(0)
+        assert "/static/scs_django/expiry.js" in page
 
 
 def test_the_seeded_demo_user_may_open_the_admin(client):

@@ -39,6 +39,10 @@ SCS = {
     "TOUCH_INTERVAL": 30,
     "RECORD_IP": True,
     "RECORD_USER_AGENT": True,
+    # The "your devices" pages in the demo's own frame.
+    "DEVICES_BASE_TEMPLATE": "demo/devices_base.html",
+    # The expiry warning shows two minutes before the idle timeout.
+    "IDLE_WARNING": 120,
 }
 
 ROOT_URLCONF = "testproject.urls"

@@ -1,5 +1,3 @@
-from importlib.util import find_spec
-
 from demo import views
 from django.contrib import admin
 from django.urls import include, path
@@ -12,8 +10,7 @@ urlpatterns = [
     path("shop/empty/", views.cart_empty, name="cart-empty"),
     path("accounts/login/", views.LoginView.as_view(), name="login"),
     path("accounts/logout/", views.LogoutView.as_view(), name="logout"),
+    # scs_django's "your devices" pages, as a site mounts them.
+    path("account/sessions/", include("scs_django.urls")),
     path("admin/", admin.site.urls),
 ]
-if find_spec("scs_django.urls"):  # TEMPORARY until the devices pages land
-    # scs_django's "your devices" pages, as a site mounts them.
-    urlpatterns.append(path("account/sessions/", include("scs_django.urls")))
