@@ -9,19 +9,59 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
-from django.contrib import admin, messages
-from django.contrib.auth import get_permission_codename, get_user_model
-from django.db import router
-from django.db.models import QuerySet
+from django.contrib import admin
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.admin.utils import quote
+from django.contrib.auth import get_user_model
+from django.db.models import Count, QuerySet
 from django.db.models.constants import LOOKUP_SEP
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.urls import reverse
 from django.utils import timezone
-from django.utils.text import Truncator
-from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext
+from django.utils.html import format_html
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 
-from . import codec, conf, sessions, tokens
+from . import codec, sessions, tokens
+from .admin_base import (
+    ABSOLUTE_EXPIRED,
+    ACTIVE,
+    IDLE_EXPIRED,
+    STATES,
+    USER_SESSIONS_URL,
+    confirmation,
+    confirmed,
+    may_revoke,
+    may_view,
+    relative_time,
+    report_revoked,
+    session_line,
+    shortened,
+    state_of,
+    table_in_use,
+    user_sessions_url,
+    users_together,
+)
+from .admin_users import UserSessionsAdminMixin, UserSessionsView, user_line
 from .models import Session
+
+__all__ = [
+    "ABSOLUTE_EXPIRED",
+    "ACTIVE",
+    "IDLE_EXPIRED",
+    "STATES",
+    "SECRET_FIELDS",
+    "SessionAdmin",
+    "StateFilter",
+    "UserSessionsAdminMixin",
+    "UserSessionsView",
+    "may_revoke",
+    "may_view",
+    "state_of",
+    "table_in_use",
+    "user_sessions_url",
+    "users_together",
+]
 
 # Never filtered, searched or ordered on: with the rows or their count as the
 # answer, any such query is a yes/no question about what the list hides (a
@@ -29,52 +69,12 @@ from .models import Session
 # ?key_hash__startswith= in about 450 requests).
 SECRET_FIELDS = frozenset({"key_hash", "data"})
 
-ACTIVE, IDLE_EXPIRED, ABSOLUTE_EXPIRED = "active", "idle-expired", "absolute-expired"
-STATES = {
-    ACTIVE: _("Active"),
-    IDLE_EXPIRED: _("Idle-expired"),
-    ABSOLUTE_EXPIRED: _("Absolute-expired"),
-}
-
-
-def may_revoke(request: HttpRequest) -> bool:
-    """Whether ``request.user`` may end sessions: ``scs_django.delete_session``.
-
-    Every revoke in the admin asks this, from the session list or the user list.
-    """
-    opts = Session._meta
-    codename = get_permission_codename("delete", opts)
-    return request.user.has_perm(f"{opts.app_label}.{codename}")
-
-
-def state_of(session: Session, now: Any) -> str:
-    """``active``, ``idle-expired`` (idle or fixed deadline passed) or ``absolute-expired``."""
-    if session.absolute_expiry <= now:
-        return ABSOLUTE_EXPIRED
-    if session.expiry <= now:
-        return IDLE_EXPIRED
-    return ACTIVE
-
-
-def users_together() -> bool:
-    """True when the router reads sessions and users from the same database,
-    so a query can join them."""
-    return router.db_for_read(Session) == router.db_for_read(get_user_model())
-
-
-def table_in_use() -> bool:
-    """Whether ``SESSION_ENGINE`` keeps its sessions in the Session table.
-
-    True for the db and cached_db engines. With any other engine (the cache
-    engine, or Django's own) the table holds at most rows left from before.
-    """
-    store = conf.session_engine()
-    get_model_class = getattr(store, "get_model_class", None)
-    return get_model_class is not None and issubclass(get_model_class(), Session)
+# The longest text a cell of the list shows; the rest is in a tooltip.
+USER_LENGTH, IP_LENGTH, USER_AGENT_LENGTH = 24, 24, 32
 
 
 class StateFilter(admin.SimpleListFilter):
-    title = _("state")
+    title = gettext_lazy("state")
     parameter_name = "state"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
@@ -103,15 +103,17 @@ else:
 
 @admin.register(Session)
 class SessionAdmin(_ModelAdmin):
+    # Narrow cells (times relative, long text cut, the rest in tooltips) so
+    # that the list fits a 1280-pixel window beside the admin's sidebars.
     list_display = (
         "hash_prefix",
-        "user",
-        "created_at",
-        "last_seen",
-        "expiry",
-        "absolute_expiry",
+        "user_link",
+        "created",
+        "seen",
+        "expires",
+        "ends",
         "state",
-        "ip",
+        "ip_address",
         "short_user_agent",
     )
     list_filter = (StateFilter, ("user", admin.EmptyFieldListFilter))
@@ -122,6 +124,7 @@ class SessionAdmin(_ModelAdmin):
     show_full_result_count = False
     fields = (
         "user",
+        "user_sessions",
         "hash_prefix",
         "created_at",
         "last_seen",
@@ -228,143 +231,146 @@ class SessionAdmin(_ModelAdmin):
         }
         return super().changelist_view(request, context)
 
+    # -- cells: short, the full value in a tooltip -----------------------------------
+
     # Not sortable: the order of the full hashes says more than the prefix.
-    @admin.display(description=_("token hash"))
+    @admin.display(description=gettext_lazy("token hash"))
     def hash_prefix(self, obj: Session) -> str:
         return tokens.hash_prefix(obj.key_hash)
 
-    @admin.display(description=_("state"))
+    def sessions_url(self, user_pk: Any) -> str:
+        """The page of the sessions of the user ``user_pk``, on this admin site."""
+        site_name = self.admin_site.name
+        return reverse(USER_SESSIONS_URL, args=[quote(user_pk)], current_app=site_name)
+
+    @admin.display(description=gettext_lazy("user"), ordering="user")
+    def user_link(self, obj: Session) -> str:
+        if obj.user_id is None:
+            return "-"
+        name = str(obj.user) if obj.user is not None else str(obj.user_id)
+        return format_html(
+            '<a href="{}" title="{}">{}</a>',
+            self.sessions_url(obj.user_id),
+            _("All sessions of %(user)s") % {"user": name},
+            name if len(name) <= USER_LENGTH else name[: USER_LENGTH - 1] + "…",
+        )
+
+    @admin.display(description=gettext_lazy("sessions of this user"))
+    def user_sessions(self, obj: Session) -> str:
+        if obj.user_id is None:
+            return "-"
+        return format_html(
+            '<a href="{}">{}</a>', self.sessions_url(obj.user_id), _("All sessions")
+        )
+
+    @admin.display(description=gettext_lazy("created"), ordering="created_at")
+    def created(self, obj: Session) -> str:
+        return relative_time(obj.created_at, timezone.now())
+
+    @admin.display(description=gettext_lazy("last seen"), ordering="last_seen")
+    def seen(self, obj: Session) -> str:
+        return relative_time(obj.last_seen, timezone.now())
+
+    @admin.display(description=gettext_lazy("expiry"), ordering="expiry")
+    def expires(self, obj: Session) -> str:
+        return relative_time(obj.expiry, timezone.now())
+
+    @admin.display(
+        description=gettext_lazy("absolute expiry"), ordering="absolute_expiry"
+    )
+    def ends(self, obj: Session) -> str:
+        return relative_time(obj.absolute_expiry, timezone.now())
+
+    @admin.display(description=gettext_lazy("state"))
     def state(self, obj: Session) -> Any:
         return STATES[state_of(obj, timezone.now())]
 
-    @admin.display(description=_("user agent"), ordering="user_agent")
-    def short_user_agent(self, obj: Session) -> str:
-        return Truncator(obj.user_agent).chars(60)
+    @admin.display(description=gettext_lazy("IP address"), ordering="ip")
+    def ip_address(self, obj: Session) -> str:
+        return shortened(obj.ip, IP_LENGTH)
 
-    @admin.display(description=_("stored keys"))
+    @admin.display(description=gettext_lazy("user agent"), ordering="user_agent")
+    def short_user_agent(self, obj: Session) -> str:
+        return shortened(obj.user_agent, USER_AGENT_LENGTH)
+
+    @admin.display(description=gettext_lazy("stored keys"))
     def stored_keys(self, obj: Session) -> str:
         envelope = codec.decode(obj.data, obj.key_hash)
         if envelope is None:
             return "-"
         return ", ".join(sorted(map(str, envelope.data))) or "-"
 
-    def _revoked(self, request: HttpRequest, count: int) -> None:
-        message = ngettext(
-            "%(count)d session revoked.", "%(count)d sessions revoked.", count
-        )
-        self.message_user(request, message % {"count": count}, messages.SUCCESS)
+    # -- revoking: a confirmation page first, as delete_selected has ----------------
 
-    @admin.action(description=_("Revoke selected sessions"), permissions=("revoke",))
+    def confirm(
+        self,
+        request: HttpRequest,
+        action: str,
+        question: str,
+        items: list[str],
+        rows: Any,
+    ) -> HttpResponse:
+        return confirmation(
+            request,
+            self.admin_site,
+            opts=self.model._meta,
+            question=question,
+            items=items,
+            fields=[("action", action), *((ACTION_CHECKBOX_NAME, r.pk) for r in rows)],
+            cancel_url=request.get_full_path(),
+        )
+
+    @admin.action(
+        description=gettext_lazy("Revoke selected sessions"), permissions=("revoke",)
+    )
     def revoke_selected(
         self, request: HttpRequest, queryset: QuerySet[Session]
-    ) -> None:
+    ) -> HttpResponse | None:
+        rows = list(queryset.select_related("user") if users_together() else queryset)
+        if not confirmed(request):
+            now = timezone.now()
+            question = ngettext(
+                "Revoke this session?", "Revoke these %(count)d sessions?", len(rows)
+            )
+            items = [session_line(row, now, row.user or "-") for row in rows]
+            return self.confirm(
+                request,
+                "revoke_selected",
+                question % {"count": len(rows)},
+                items,
+                rows,
+            )
         by_user: dict[Any, list[str]] = {}
-        rows = queryset.select_related("user") if users_together() else queryset
         for row in rows:
             by_user.setdefault(row.user, []).append(row.key_hash)
-        self._revoked(
-            request,
-            sum(
-                sessions.revoke_hashes(user, hashes) for user, hashes in by_user.items()
-            ),
+        ended = (
+            sessions.revoke_hashes(user, hashes) for user, hashes in by_user.items()
         )
+        report_revoked(self, request, sum(ended))
+        return None
 
     @admin.action(
-        description=_("Revoke all sessions of these users"), permissions=("revoke",)
+        description=gettext_lazy("Revoke all sessions of these users"),
+        permissions=("revoke",),
     )
-    def revoke_users(self, request: HttpRequest, queryset: QuerySet[Session]) -> None:
+    def revoke_users(
+        self, request: HttpRequest, queryset: QuerySet[Session]
+    ) -> HttpResponse | None:
         ids = set(queryset.exclude(user=None).values_list("user_id", flat=True))
         users = get_user_model()._default_manager.filter(pk__in=ids)
+        if not confirmed(request):
+            live = dict(
+                Session.objects.filter(user_id__in=ids, expiry__gt=timezone.now())
+                .values_list("user_id")
+                .annotate(count=Count("id"))
+                .values_list("user_id", "count")
+            )
+            question = _(
+                "Revoke every session of these users? Your own session is kept."
+            )
+            items = [user_line(user, live.get(user.pk, 0)) for user in users]
+            return self.confirm(request, "revoke_users", question, items, queryset)
         # The admin's own session survives, even if it is among them.
-        self._revoked(
-            request, sum(sessions.revoke(user, keep=request.session) for user in users)
-        )
-
-
-class UserSessionsView:
-    """A page listing one user's live sessions, with revoke buttons.
-
-    It goes through :mod:`scs_django.sessions`, so it works on every engine,
-    the cache engine on Redis included (through its per-user index), where the
-    session changelist has no rows to show.
-    """
-
-    template_name = "admin/scs_django/user_sessions.html"
-
-    def __init__(self, model_admin: SessionAdmin) -> None:
-        self.model_admin = model_admin
-
-    def __call__(self, request: HttpRequest, user_id: str) -> Any:
-        from django.core.exceptions import PermissionDenied
-        from django.http import Http404
-        from django.shortcuts import redirect
-        from django.template.response import TemplateResponse
-
-        model_admin = self.model_admin
-        if not model_admin.has_view_permission(request):
-            raise PermissionDenied
-        user_model = get_user_model()
-        try:
-            user = user_model._default_manager.get(pk=user_id)
-        except (user_model.DoesNotExist, ValueError, TypeError):
-            raise Http404("No such user.") from None
-        if request.method == "POST":
-            if not model_admin.has_revoke_permission(request):
-                raise PermissionDenied
-            if request.POST.get("session") == "all-others":
-                count = sessions.revoke(user, keep=request.session)
-            else:
-                try:
-                    count = sessions.revoke_session(
-                        request.POST.get("session", ""), user=user
-                    )
-                except ValueError as exc:
-                    model_admin.message_user(request, str(exc), messages.ERROR)
-                    return redirect(request.path)
-            model_admin._revoked(request, count)
-            return redirect(request.path)
-        context = {
-            **model_admin.admin_site.each_context(request),
-            "opts": model_admin.model._meta,
-            "title": _("Sessions of %(user)s") % {"user": user},
-            "subject": user,
-            "sessions": sessions.for_user(user, request),
-            "can_revoke": model_admin.has_revoke_permission(request),
-        }
-        return TemplateResponse(request, self.template_name, context)
-
-
-class UserSessionsAdminMixin:
-    """Add to your user admin: a "Revoke all sessions" action on users.
-
-    ``class UserAdmin(UserSessionsAdminMixin, django.contrib.auth.admin.UserAdmin)``.
-    Works on every engine; each user's sessions are listed at
-    ``admin:scs_django_session_user``.
-    """
-
-    actions = ("revoke_all_sessions",)
-
-    def has_revoke_sessions_permission(self, request: HttpRequest) -> bool:
-        # Seeing users is not enough: the action could log a superuser out.
-        return may_revoke(request)
-
-    @admin.action(
-        description=_("Revoke all sessions of the selected users"),
-        permissions=("revoke_sessions",),
-    )
-    def revoke_all_sessions(
-        self, request: HttpRequest, queryset: QuerySet[Any]
-    ) -> None:
-        from django.core.exceptions import PermissionDenied
-
-        # The admin offers the action only with the permission; a direct call
-        # is checked too.
-        if not may_revoke(request):
-            raise PermissionDenied
-        count = sum(sessions.revoke(user, keep=request.session) for user in queryset)
-        message = ngettext(
-            "%(count)d session revoked.", "%(count)d sessions revoked.", count
-        )
-        self.message_user(  # type: ignore[attr-defined]
-            request, message % {"count": count}, messages.SUCCESS
-        )
+        ended = (sessions.revoke(user, keep=request.session) for user in users)
+        report_revoked(self, request, sum(ended))
+        return None

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from scs_django.backends.db import SessionStore
 from scs_django.models import Session
+from tests.test_admin_confirmation import action, confirm
 from tests.utils import logged_in, row_of, token_of, user_of
 
 pytestmark = pytest.mark.django_db(databases="__all__")
@@ -45,16 +46,10 @@ def page(client, url=URL, **params):
     return response.content.decode()
 
 
-def revoke(client, action, *rows):
-    return client.post(
-        URL,
-        {
-            "action": action,
-            "_selected_action": [row.pk for row in rows],
-            "index": 0,
-        },
-        follow=True,
-    )
+def revoke(client, name, *rows):
+    """Choose the action ``name`` for ``rows`` and confirm it."""
+    asked = action(client, URL, name, *(row.pk for row in rows))
+    return confirm(client, asked)
 
 
 def test_the_list_shows_who_when_and_how_long(staff, user_factory):
@@ -176,8 +171,9 @@ def test_revoking_needs_the_delete_permission(user_factory):
     html = page(client)
     assert prefix_of(laptop) in html
     assert "revoke_selected" not in html
-    response = revoke(client, "revoke_selected", row_of(laptop))
-    assert response.status_code == 200
+    for step in ({}, {"post": "yes"}):
+        response = action(client, URL, "revoke_selected", row_of(laptop).pk, **step)
+        assert "Are you sure?" not in response.content.decode()
     assert Session.objects.filter(pk=row_of(laptop).pk).exists()
 
 

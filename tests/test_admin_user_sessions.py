@@ -12,6 +12,7 @@ from django.urls import reverse
 
 from scs_django import tokens
 from scs_django.admin import UserSessionsAdminMixin
+from tests.test_admin_confirmation import confirm
 from tests.utils import hash_of, logged_in_by_form, user_of
 
 pytestmark = [
@@ -68,15 +69,17 @@ def test_lists_the_users_sessions_without_tokens(engine, owner, admin_client):
 def test_revoke_one_session(engine, owner, admin_client):
     laptop, phone = logged_in_by_form(owner), logged_in_by_form(owner)
     prefix = hash_of(phone)[:8]
-    response = admin_client.post(url_of(owner), {"session": prefix})
-    assert response.status_code == 302
+    response = confirm(
+        admin_client, admin_client.post(url_of(owner), {"session": prefix})
+    )
+    assert response.redirect_chain == [(url_of(owner), 302)]
     assert user_of(phone) is None
     assert user_of(laptop) == str(owner.pk)
 
 
 def test_revoke_all_sessions_of_the_user(engine, owner, admin_client):
     laptop, phone = logged_in_by_form(owner), logged_in_by_form(owner)
-    admin_client.post(url_of(owner), {"session": "all-others"})
+    confirm(admin_client, admin_client.post(url_of(owner), {"session": "all-others"}))
     assert user_of(laptop) is None
     assert user_of(phone) is None
     assert admin_client.get(url_of(owner)).status_code == 200  # the admin stays in
@@ -105,7 +108,7 @@ def test_user_admin_mixin_action(engine, owner, user_factory):
         pass
 
     model_admin = SessionsUserAdmin(User, AdminSite())
-    request = RequestFactory().post("/")
+    request = RequestFactory().post("/", {"post": "yes"})  # confirmed
     request.user = user_factory(is_staff=True, is_superuser=True)
     request.session = engine.store_class()
     request._messages = type("Messages", (), {"add": lambda *a, **k: None})()
@@ -120,13 +123,14 @@ def offered_actions(client, url):
     return [name for name, _ in form.fields["action"].choices] if form else []
 
 
-def revoke_users_in_user_admin(client, *users):
+def revoke_users_in_user_admin(client, *users, **fields):
     return client.post(
         USERS,
         {
             "action": "revoke_all_sessions",
             "_selected_action": [user.pk for user in users],
             "index": 0,
+            **fields,
         },
     )
 
@@ -137,14 +141,15 @@ def test_user_admin_action_needs_the_delete_session_permission(engine, user_fact
     boss_laptop = logged_in_by_form(boss)
     viewer = staff_with(user_factory, "auth.view_user")
     revoke_users_in_user_admin(viewer, boss)
+    revoke_users_in_user_admin(viewer, boss, post="yes")
     assert user_of(boss_laptop) == str(boss.pk)
     assert "revoke_all_sessions" not in offered_actions(viewer, USERS)
     assert "revoke_all_sessions" not in viewer.get(USERS).content.decode()
 
     revoker = staff_with(user_factory, "auth.view_user", "scs_django.delete_session")
     assert "revoke_all_sessions" in offered_actions(revoker, USERS)
-    response = revoke_users_in_user_admin(revoker, boss)
-    assert response.status_code == 302
+    response = confirm(revoker, revoke_users_in_user_admin(revoker, boss))
+    assert response.redirect_chain[-1][1] == 302
     assert user_of(boss_laptop) is None
 
 
@@ -157,7 +162,7 @@ def test_user_admin_action_called_without_permission_is_refused(
         pass
 
     model_admin = SessionsUserAdmin(User, AdminSite())
-    request = RequestFactory().post("/")
+    request = RequestFactory().post("/", {"post": "yes"})  # confirmed
     request.user = user_factory(is_staff=True)
     request.user.user_permissions.add(Permission.objects.get(codename="view_user"))
     request.session = engine.store_class()
@@ -181,5 +186,7 @@ def test_view_permission_shows_the_page_without_revoke_buttons(
     assert "Revoke" not in html
     prefix = hash_of(phone)[:8]
     for session in (prefix, "all-others"):
-        assert viewer.post(url_of(owner), {"session": session}).status_code == 403
+        for step in ({}, {"post": "yes"}):
+            data = {"session": session, **step}
+            assert viewer.post(url_of(owner), data).status_code == 403
     assert user_of(phone) == str(owner.pk)
