@@ -1,5 +1,6 @@
-"""Serve the test project's ASGI application with uvicorn on a socket the
-test already bound: ``python -m tests.asgi_serve FD`` (tests/realserver.py).
+"""Serve an ASGI application with uvicorn on a socket the test already bound:
+``python -m tests.asgi_serve FD [module:application]`` (tests/realserver.py),
+by default the test project's (tests/asgi_app.py).
 
 One process on uvloop and httptools (``uvicorn[standard]``): the pure-Python
 HTTP parser would add tens of milliseconds to every request.
@@ -14,8 +15,9 @@ import uvicorn
 def main() -> None:
     # Family and type are read from the descriptor (an AF_INET listener).
     listener = socket.socket(fileno=int(sys.argv[1]))
+    application = sys.argv[2] if len(sys.argv) > 2 else "tests.asgi_app:application"
     config = uvicorn.Config(
-        "tests.asgi_app:application",
+        application,
         loop="uvloop",
         http="httptools",
         lifespan="off",
