@@ -77,9 +77,7 @@ def test_the_list_shows_only_the_users_own_sessions_and_marks_this_one(
     assert rows(bobs.get(DEVICES)) == {prefix_of(bobs): True}
 
 
-def test_signing_out_a_session_asks_first_and_only_a_post_ends_it(
-    engine, user_factory
-):
+def test_signing_out_a_session_asks_first_and_only_a_post_ends_it(engine, user_factory):
     alice = user_factory()
     here, there = logged_in(alice), logged_in(alice)
     before = engine.stored.hashes()
@@ -110,8 +108,10 @@ def test_signing_out_everywhere_else_asks_first_and_keeps_this_session(
     engine, user_factory
 ):
     alice, bob = user_factory(), user_factory()
-    here, others, bobs = logged_in(alice), [logged_in(alice) for _ in range(2)], (
-        logged_in(bob)
+    here, others, bobs = (
+        logged_in(alice),
+        [logged_in(alice) for _ in range(2)],
+        (logged_in(bob)),
     )
     before = engine.stored.hashes()
     confirm = here.get(OTHERS)
@@ -237,7 +237,10 @@ def test_the_async_and_the_sync_run_of_the_pages_agree(
     alice = user_factory()
     here, there = logged_in(alice), logged_in(alice)
     if listable(engine):
-        assert rows(here.get(DEVICES)) == {prefix_of(here): True, prefix_of(there): False}
+        assert rows(here.get(DEVICES)) == {
+            prefix_of(here): True,
+            prefix_of(there): False,
+        }
         assert here.post(sign_out_url(prefix_of(there))).status_code == 302
         assert engine.stored.get(hash_of(there)) is None
     else:
