@@ -16,6 +16,13 @@ temporary folder instead (Redis is still started for the cache engines).
 bytes of filler, to show what sealing costs by the size of a session:
 
     python benchmarks/requests.py --sealing --payload 10000
+
+After the requests it times the physical floor through the same connections:
+the bare ``SELECT`` of a session row by its key hash, an ``UPDATE`` and an
+``INSERT`` of one, and a Redis ``GET`` and ``SET`` of a value of a session's
+size, and prints each engine's read and write as a multiple of it, both for
+the whole request and for the session's share of it (the request less the
+same engine's "no session touched"). ``--no-floor`` leaves it out.
 """
 
 from __future__ import annotations
@@ -371,7 +378,15 @@ def main() -> None:
         default="postgresql",
         help="the database of the database engines (default: postgresql)",
     )
+    parser.add_argument(
+        "--no-floor",
+        dest="floor",
+        action="store_false",
+        help="leave out the bare SELECT/UPDATE/INSERT and Redis GET/SET",
+    )
     args = parser.parse_args()
+
+    from django.test.utils import override_settings
 
     from tests.servers import PostgresServer, RedisServer
 
@@ -401,28 +416,34 @@ def main() -> None:
         ]
         requests = [r for r in REQUESTS if not args.requests or r in args.requests]
         rows = []
+        by_request: dict[tuple[str, str], float] = {}
         for request in requests:
             results = measure(engines, request, args.iterations, args.rounds)
             for engine in engines:
                 micros, sql, redis_cell = results[engine]
+                by_request[request, engine] = micros
                 rows.append((request, engine, f"{micros:.0f}", sql, redis_cell))
                 print(
                     f"{request:24} {engine:22} {micros:8.0f} µs  sql={sql} redis={redis_cell}",
                     file=sys.stderr,
                 )
         print_table(rows)
+        if args.floor:
+            from floor import measure_floor, print_floor
+
+            with override_settings(**overrides_for("scs db", "read existing")):
+                floor = measure_floor(args.iterations, args.rounds, PAYLOAD["bytes"])
+            kinds = {
+                name: module.rsplit(".", 1)[1] for name, (module, _m) in ENGINES.items()
+            }
+            print_floor(floor, by_request, kinds)
 
 
 def print_table(rows: list[tuple[str, ...]]) -> None:
+    from floor import print_rows
+
     headers = ("request", "engine", "µs/request", "SQL", "Redis cmds (trips)")
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
-    rule = "  ".join("=" * w for w in widths)
-    print(rule)
-    print("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)))
-    print(rule)
-    for row in rows:
-        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
-    print(rule)
+    print_rows(headers, rows)
     print(
         f"median of the µs column: {statistics.median(float(r[2]) for r in rows):.0f}"
     )
