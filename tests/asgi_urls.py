@@ -1,6 +1,7 @@
-"""URLs of the test project under uvicorn: tests/urls.py plus tests/asgi_views.py."""
+"""URLs of the test project under uvicorn: tests/urls.py plus tests/asgi_views.py
+and scs_django's own pages, mounted as a site mounts them."""
 
-from django.urls import path
+from django.urls import include, path
 
 from tests import asgi_views
 from tests.urls import urlpatterns as test_urlpatterns
@@ -13,5 +14,6 @@ urlpatterns = [
     path("asgi/cycle/", asgi_views.async_cycle),
     path("sync/write/", asgi_views.sync_write),
     path("sync/login/", asgi_views.sync_login),
+    path("account/sessions/", include("scs_django.urls")),
     *test_urlpatterns,
 ]

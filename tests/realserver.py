@@ -1,12 +1,14 @@
-"""The test project under gunicorn, in its own process, on loopback.
+"""The test project under a real server, in its own process, on loopback.
 
 The test client runs one request at a time in the test's thread; races that
 only show between real requests (lost writes under contention, a revoke
-racing renewals) need a real server: several worker processes, each with
-several threads, each thread with its own database and Redis connections,
-against the test run's own PostgreSQL, SQLite file and Redis. Tests using it
-run with ``transaction=True`` so that what they write is committed and the
-server sees it.
+racing renewals) need a real server: ``gunicorn()`` runs several worker
+processes, each with several threads, each thread with its own database and
+Redis connections, against the test run's own PostgreSQL, SQLite file and
+Redis. ``uvicorn()`` runs the project under ASGI, with the async views of
+tests/asgi_views.py. Tests using them run with ``transaction=True`` so that
+what they write is committed and the server sees it. ``serve()`` runs any
+other server command the same way (tests/browser/ serves the demo with it).
 """
 
 from __future__ import annotations
