@@ -346,3 +346,18 @@ def test_user_agents_are_named_by_browser_and_system(agent, name):
 )
 def test_addresses_are_shown_as_their_network(ip, shown):
     assert devices.describe_address(ip) == shown
+
+
+@pytest.mark.parametrize("engine", ["db-postgresql"], indirect=True)
+def test_the_pages_work_without_the_messages_framework(
+    engine, settings, user_factory
+):
+    settings.MIDDLEWARE = [
+        m for m in settings.MIDDLEWARE if not m.startswith("django.contrib.messages")
+    ]
+    alice = user_factory()
+    here, there = logged_in(alice), logged_in(alice)
+    assert here.post(sign_out_url(prefix_of(there))).status_code == 302
+    assert here.post(OTHERS).status_code == 302
+    assert engine.stored.get(hash_of(there)) is None
+    assert rows(here.get(DEVICES)) == {prefix_of(here): True}
