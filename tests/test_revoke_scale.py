@@ -73,9 +73,7 @@ class RedisCommands:
 
 
 @pytest.mark.parametrize("engine", LISTING_ENGINES, indirect=True)
-def test_a_user_with_thousands_of_sessions_is_revoked_completely(
-    engine, user_factory
-):
+def test_a_user_with_thousands_of_sessions_is_revoked_completely(engine, user_factory):
     user, other = user_factory(), user_factory()
     kept, *doomed = logins(engine, user, MANY + 1)
     [bystander] = logins(engine, other, 1)
