@@ -178,6 +178,7 @@ def test_the_home_page_shows_the_sealed_row_with_ip_and_user_agent(client, alice
     assert row.user_agent == "DemoBrowser/1.0"
     shown = text_of(page, "sealed-data")
     assert shown == bytes(row.data)[:20].hex(" ") + " …"
+    assert "sealed with AES-GCM" in page.content.decode()
     assert b"espresso" not in bytes(row.data)
 
 

@@ -12,6 +12,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from scs_django import conf
 from scs_django.models import Session
 
 from . import shop
@@ -58,6 +59,7 @@ def home(request: HttpRequest) -> HttpResponse:
             "renewal": session.get(RENEWAL_KEY),
             "data_keys": sorted(session.keys()),
             "row": stored_row(session),
+            "sealing": conf.get("ENCRYPTION"),
         },
     )
 
