@@ -75,6 +75,11 @@ def chromium() -> Iterator[Any]:
             browser.close()
 
 
+@pytest.fixture(autouse=True)
+def browser_first(chromium: Any) -> None:
+    """Launch (or miss) the browser before any server starts."""
+
+
 def demo_environment(database: Path, **extra: str) -> dict[str, str]:
     path = os.pathsep.join([str(ROOT / "testproject"), str(ROOT)])
     return {
