@@ -19,6 +19,7 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.text import Truncator
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
@@ -29,14 +30,15 @@ from .admin_base import (
     IDLE_EXPIRED,
     STATES,
     USER_SESSIONS_URL,
+    client_cell,
     confirmation,
     confirmed,
+    full_time,
     may_revoke,
     may_view,
     relative_time,
     report_revoked,
     session_line,
-    shortened,
     state_of,
     table_in_use,
     user_sessions_url,
@@ -69,8 +71,8 @@ __all__ = [
 # ?key_hash__startswith= in about 450 requests).
 SECRET_FIELDS = frozenset({"key_hash", "data"})
 
-# The longest text a cell of the list shows; the rest is in a tooltip.
-USER_LENGTH, IP_LENGTH, USER_AGENT_LENGTH = 24, 24, 32
+# The most characters of a user's name the list shows; the rest is in a tooltip.
+USER_LENGTH = 16
 
 
 class StateFilter(admin.SimpleListFilter):
@@ -103,19 +105,11 @@ else:
 
 @admin.register(Session)
 class SessionAdmin(_ModelAdmin):
-    # Narrow cells (times relative, long text cut, the rest in tooltips) so
-    # that the list fits a 1280-pixel window beside the admin's sidebars.
-    list_display = (
-        "hash_prefix",
-        "user_link",
-        "created",
-        "seen",
-        "expires",
-        "ends",
-        "state",
-        "ip_address",
-        "short_user_agent",
-    )
+    # Six narrow columns, so that the list fits a 1280-pixel window beside
+    # both of the admin's sidebars: times relative, the state beside an ended
+    # session's expiry, the client as a browser name over its IP address, and
+    # the full values in tooltips and on the session's page.
+    list_display = ("hash_prefix", "user_link", "created", "seen", "expires", "client")
     list_filter = (StateFilter, ("user", admin.EmptyFieldListFilter))
     list_select_related = ("user",)
     date_hierarchy = "created_at"
@@ -195,10 +189,6 @@ class SessionAdmin(_ModelAdmin):
     # live, and no revoke actions, which would end nothing. The note on top of
     # the list (change_list.html) says so and points to the per-user page.
 
-    def get_list_display(self, request: HttpRequest) -> Any:
-        shown = super().get_list_display(request)
-        return shown if table_in_use() else tuple(n for n in shown if n != "state")
-
     def get_list_filter(self, request: HttpRequest) -> Any:
         filters = super().get_list_filter(request)
         if table_in_use():
@@ -252,7 +242,7 @@ class SessionAdmin(_ModelAdmin):
             '<a href="{}" title="{}">{}</a>',
             self.sessions_url(obj.user_id),
             _("All sessions of %(user)s") % {"user": name},
-            name if len(name) <= USER_LENGTH else name[: USER_LENGTH - 1] + "…",
+            Truncator(name).chars(USER_LENGTH),
         )
 
     @admin.display(description=gettext_lazy("sessions of this user"))
@@ -273,25 +263,23 @@ class SessionAdmin(_ModelAdmin):
 
     @admin.display(description=gettext_lazy("expiry"), ordering="expiry")
     def expires(self, obj: Session) -> str:
-        return relative_time(obj.expiry, timezone.now())
-
-    @admin.display(
-        description=gettext_lazy("absolute expiry"), ordering="absolute_expiry"
-    )
-    def ends(self, obj: Session) -> str:
-        return relative_time(obj.absolute_expiry, timezone.now())
+        now = timezone.now()
+        absolute = _("absolute expiry: %(when)s") % {
+            "when": full_time(obj.absolute_expiry)
+        }
+        when = relative_time(obj.expiry, now, absolute)
+        # Rows of an engine not in use get no state: they are not its sessions.
+        if obj.expiry > now or not table_in_use():
+            return when
+        return format_html("{}, {}", STATES[state_of(obj, now)], when)
 
     @admin.display(description=gettext_lazy("state"))
     def state(self, obj: Session) -> Any:
         return STATES[state_of(obj, timezone.now())]
 
-    @admin.display(description=gettext_lazy("IP address"), ordering="ip")
-    def ip_address(self, obj: Session) -> str:
-        return shortened(obj.ip, IP_LENGTH)
-
-    @admin.display(description=gettext_lazy("user agent"), ordering="user_agent")
-    def short_user_agent(self, obj: Session) -> str:
-        return shortened(obj.user_agent, USER_AGENT_LENGTH)
+    @admin.display(description=gettext_lazy("client"), ordering="ip")
+    def client(self, obj: Session) -> str:
+        return client_cell(obj.user_agent, obj.ip)
 
     @admin.display(description=gettext_lazy("stored keys"))
     def stored_keys(self, obj: Session) -> str:

@@ -5,6 +5,7 @@ the short cells that keep the session list narrow.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -17,14 +18,15 @@ from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, reverse
 from django.utils import formats, timezone
-from django.utils.html import format_html
-from django.utils.safestring import SafeString
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 from django.utils.text import Truncator
 from django.utils.timesince import timesince, timeuntil
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
 from . import conf, tokens
+from .devices import describe_agent
 from .models import Session
 
 ACTIVE, IDLE_EXPIRED, ABSOLUTE_EXPIRED = "active", "idle-expired", "absolute-expired"
@@ -36,6 +38,8 @@ STATES = {
 
 USER_SESSIONS_URL = "admin:scs_django_session_user"
 CONFIRMATION_TEMPLATE = "admin/scs_django/revoke_confirmation.html"
+# The most characters of a user agent shown when no browser is recognised in it.
+AGENT_LENGTH = 24
 
 
 def may_revoke(request: HttpRequest) -> bool:
@@ -170,28 +174,52 @@ def session_line(session: Any, now: datetime, user: Any = None) -> str:
 # -- short cells: the list fits a 1280-pixel window ---------------------------------
 
 
-def shortened(text: str | None, length: int) -> str:
-    """``text`` cut to ``length`` characters, the whole of it in a tooltip."""
-    text = text or ""
-    if len(text) <= length:
-        return text or "-"
-    return format_html(
-        '<span title="{}">{}</span>', text, Truncator(text).chars(length)
+def full_time(value: datetime) -> str:
+    """``value`` in full, in the current time zone, as the admin shows dates."""
+    return formats.localize(
+        timezone.localtime(value) if timezone.is_aware(value) else value
     )
 
 
-def relative_time(value: datetime | None, now: datetime) -> SafeString | str:
+def relative_time(value: datetime | None, now: datetime, note: str = "") -> str:
     """``value`` as "3 minutes ago" or "in 7 hours", the date and time in full
-    in a tooltip and in the ``<time>`` element's ``datetime``."""
+    (and ``note``) in a tooltip and in the ``<time>`` element's ``datetime``."""
     if value is None:
         return "-"
-    if value > now:
+    if abs((value - now).total_seconds()) < 60:
+        text = _("just now")
+    elif value > now:
         text = _("in %(delta)s") % {"delta": timeuntil(value, now, depth=1)}
     else:
         text = _("%(delta)s ago") % {"delta": timesince(value, now, depth=1)}
-    full = formats.localize(
-        timezone.localtime(value) if timezone.is_aware(value) else value
-    )
+    title = f"{full_time(value)}; {note}" if note else full_time(value)
     return format_html(
-        '<time datetime="{}" title="{}">{}</time>', value.isoformat(), full, text
+        '<time datetime="{}" title="{}">{}</time>', value.isoformat(), title, text
     )
+
+
+# A piece ending in a separator, or 8 characters without one.
+_PIECE = re.compile(r"[^/.:;]{0,7}[/.:;]|[^/.:;]{1,8}")
+
+
+def breakable(text: str) -> str:
+    """``text`` with points where a line may break: after each ``/ . : ;``
+    and at most 8 characters apart, so that an IPv6 address or an odd user
+    agent does not make its column the widest in the list."""
+    return format_html_join(
+        mark_safe("<wbr>"), "{}", ((p,) for p in _PIECE.findall(text))
+    )
+
+
+def client_cell(user_agent: str, ip: str | None) -> str:
+    """A browser's name ("Firefox on Windows") over its IP address, the whole
+    user agent in a tooltip; "-" when neither was recorded."""
+    parts = []
+    if user_agent:
+        name = describe_agent(user_agent)
+        if name.startswith("Unknown browser"):
+            name = breakable(Truncator(user_agent).chars(AGENT_LENGTH))
+        parts.append(format_html('<span title="{}">{}</span>', user_agent, name))
+    if ip:
+        parts.append(breakable(ip))
+    return format_html_join(mark_safe("<br>"), "{}", ((p,) for p in parts)) or "-"
