@@ -214,7 +214,7 @@ def breakable(text: str) -> str:
 def client_cell(user_agent: str, ip: str | None) -> str:
     """A browser's name ("Firefox on Windows") over its IP address, the whole
     user agent in a tooltip; "-" when neither was recorded."""
-    parts = []
+    parts: list[str] = []
     if user_agent:
         name = describe_agent(user_agent)
         if name.startswith("Unknown browser"):
