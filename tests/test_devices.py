@@ -349,9 +349,7 @@ def test_addresses_are_shown_as_their_network(ip, shown):
 
 
 @pytest.mark.parametrize("engine", ["db-postgresql"], indirect=True)
-def test_the_pages_work_without_the_messages_framework(
-    engine, settings, user_factory
-):
+def test_the_pages_work_without_the_messages_framework(engine, settings, user_factory):
     settings.MIDDLEWARE = [
         m for m in settings.MIDDLEWARE if not m.startswith("django.contrib.messages")
     ]
