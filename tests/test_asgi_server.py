@@ -229,13 +229,6 @@ def test_cookie_engine_under_uvicorn_renews_at_login_and_clears_at_logout(
     assert logout.cookies[COOKIE] in ("", '""')  # a deleted cookie
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="session_status answers now + IDLE_TIMEOUT once TOUCH_INTERVAL has "
-    "passed: Held.take() moves last_seen to now although the status request "
-    "does not count as activity and the store's deadline stays put",
-)
 @pytest.mark.parametrize("engine", ["db-postgresql"], indirect=True)
 def test_session_status_after_a_touch_interval_reports_the_stored_idle_end(
     engine, user_factory

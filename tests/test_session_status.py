@@ -67,14 +67,6 @@ def test_a_fixed_deadline_earlier_than_the_absolute_one_is_reported(
     assert status(client)["absolute_seconds"] == 800
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "A read that does not count as activity still moves the loaded "
-        "session's last_seen when a touch is due (backends/held.py Held.take), "
-        "so idle_expiry reports a deadline the store does not hold."
-    ),
-)
 def test_the_idle_seconds_stay_exact_past_the_touch_interval(
     engine, settings, user_factory, clock
 ):

@@ -5,6 +5,7 @@ session is named (tokens and their hashes) and when it ends, read from the
 from __future__ import annotations
 
 from datetime import datetime
+from hashlib import sha256
 from typing import TYPE_CHECKING, Any
 
 from django.contrib.sessions.backends.base import SessionBase
@@ -49,6 +50,20 @@ class SessionAPI(SessionBase):
     def _validate_session_key(self, key: Any) -> bool:
         return tokens.is_well_formed(key)
 
+    # The token, kept in an attribute of ours instead of SessionBase's private
+    # one, so that a store can be made (on every request) with one check of
+    # the cookie instead of three calls deep; assignments still validate.
+    _token: str | None = None
+
+    def _get_token(self) -> str | None:
+        return self._token
+
+    def _set_token(self, value: Any) -> None:
+        self._token = value if self._validate_session_key(value) else None
+
+    session_key = property(_get_token)
+    _session_key = property(_get_token, _set_token)
+
     def _get_new_session_key(self) -> str:
         # No exists() round trip: creation is an insert that fails on a clash.
         return tokens.new_token()
@@ -59,11 +74,13 @@ class SessionAPI(SessionBase):
     @property
     def key_hash(self) -> str | None:
         """SHA-256 hex of the current token: the only key the store ever sees."""
-        key = self.session_key
+        key = self._token
         if key is None:
             return None
         if self._hash_of != key:
-            self._hash_of, self._hash = key, tokens.hash_token(key)
+            # tokens.hash_token(), inline: this runs on every load.
+            self._hash_of = key
+            self._hash = sha256(key.encode("ascii")).hexdigest()
         return self._hash
 
     @property
@@ -100,7 +117,9 @@ class SessionAPI(SessionBase):
     @property
     def idle_expiry(self) -> datetime | None:
         """When the session ends without further requests; None with no idle timeout."""
-        return self._held.idle_expiry(self._session.get("_session_expiry"))
+        return self._held.idle_expiry(
+            self._session.get("_session_expiry"), counting=self.state.count_activity
+        )
 
     def _expiry_kwargs(self, kwargs: dict[str, Any]) -> tuple[datetime, Any]:
         modification = kwargs.get("modification") or timezone.now()

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from django.contrib.sessions.backends.base import CreateError, UpdateError
 from django.utils import timezone
 
-from .. import conf, tokens
+from .. import codec, conf, tokens
 from ..exceptions import SessionStoreUnavailable
 from ..signals import session_created, session_expired
 from .engine import (
@@ -58,19 +58,32 @@ class ScsSessionStore(Writes):
         def _get_session(self, no_load: bool = False) -> dict[str, Any]: ...
         async def _aget_session(self, no_load: bool = False) -> dict[str, Any]: ...
 
+    # Per-request defaults live on the class, so that making a store (which
+    # every request does, most never touching the session) sets little.
+    _hash_of: str | None = None
+    _hash: str | None = None
+    # A renewal not yet written: the hash the session is stored under.
+    _renaming_from: str | None = None
+    # The store failed at load under FAIL_OPEN: the cookie's session may
+    # well be alive, so it cannot be ended or renewed now.
+    _unreached = False
+    # Written already; only the new cookie is due (see ``modified``).
+    _cookie_due = False
+
     def __init__(self, session_key: str | None = None) -> None:
-        super().__init__(session_key)
+        # SessionBase.__init__, but for its import_string() of the serializer
+        # on every request: ``serializer`` is looked up when asked.
+        if session_key is not None and self._validate_session_key(session_key):
+            self._token = session_key
+        self.accessed = False
+        self._modified = False
         self.state = RequestState()
-        self._hash_of: str | None = None
-        self._hash: str | None = None
         self._held = Held()
-        # A renewal not yet written: the hash the session is stored under.
-        self._renaming_from: str | None = None
-        # The store failed at load under FAIL_OPEN: the cookie's session may
-        # well be alive, so it cannot be ended or renewed now.
-        self._unreached = False
-        # Written already; only the new cookie is due (see ``modified``).
-        self._cookie_due = False
+
+    @property
+    def serializer(self) -> Any:
+        """The ``SESSION_SERIALIZER`` class, as ``SessionBase`` offers it."""
+        return codec.serializer_class()
 
     # -- 1. loading ---------------------------------------------------------------
 
@@ -235,6 +248,7 @@ class ScsSessionStore(Writes):
         with self._guard():
             touched = yield Io(self._bump, self._abump, self.key_hash, now, expiry)
         self._held.needs_touch = False
+        self._held.last_seen = now
         if not touched:
             raise UpdateError
         return None

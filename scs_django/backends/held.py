@@ -7,32 +7,37 @@ started), from which every record it writes is made.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.utils import timezone
 
 from .. import codec, conf, lifetime
+from ..lifetime import MICROS_PER_SECOND
+from ..metadata import client_of
 from ..users import user_id_of
 from .engine import Loaded, Record
 
 
-@dataclass
 class RequestState:
     """What the middleware and the store tell each other during one request.
 
-    The middleware sets the first three before the view runs; the store sets
-    the others, and the middleware answers by them.
+    The middleware sets ``cookie_sent``, ``request`` and ``defer_renewal``
+    before the view runs; the store sets the others, and the middleware
+    answers by them.
     """
+
+    # Defaults live on the class: a request that never writes its session
+    # (most of them) sets two attributes and builds nothing else here.
 
     #: The request came with a well-formed session cookie.
     cookie_sent: bool = False
     #: False for a request that must not move the idle deadline (a status poll):
     #: it reads the session but is not the user's activity.
     count_activity: bool = True
-    #: (IP, user agent) to record with the session, when recording is on.
-    client: tuple[str | None, str] = (None, "")
+    #: The request being served, from which ``client`` is read when a write
+    #: first needs it.
+    request: Any = None
     #: Write a renewal with the request's final save, in one operation, so a
     #: login costs one write and the old token never holds logged-in data.
     defer_renewal: bool = False
@@ -45,37 +50,84 @@ class RequestState:
     #: Ending or renewing could not reach the store: answer 503 even with
     #: FAIL_OPEN, so no one believes they logged out (or in) when they did not.
     end_failed: bool = False
+    _client: tuple[str | None, str] | None = None
+
+    @property
+    def client(self) -> tuple[str | None, str]:
+        """(IP, user agent) to record with the session, when recording is on:
+        read from ``request`` under the ``RECORD_*`` settings when first asked
+        (by a write), so that reads never look at them."""
+        if self._client is None:
+            request = self.request
+            self._client = (None, "") if request is None else client_of(request)
+        return self._client
+
+    @client.setter
+    def client(self, value: tuple[str | None, str]) -> None:
+        self._client = value
+
+    def __repr__(self) -> str:
+        shown = ("cookie_sent", "count_activity", "defer_renewal", "renewed")
+        flags = ", ".join(f"{name}={getattr(self, name)!r}" for name in shown)
+        return f"<RequestState {flags}, ended={self.ended!r}>"
 
 
 class Held:
-    """The lifetime and version of the stored session one request holds."""
+    """The lifetime and version of the stored session one request holds.
 
-    __slots__ = (
-        "absolute_expiry",
-        "created_at",
-        "last_seen",
-        "needs_touch",
-        "stored_hash",
-        "stored_payload",
-        "version",
-    )
+    Deadlines are kept as integer microseconds since the epoch, as the
+    envelope stores them: a read compares integers against one clock reading,
+    and builds a datetime only for code that asks for one.
+    """
 
-    def __init__(self) -> None:
-        self.created_at: datetime | None = None
-        self.absolute_expiry: datetime | None = None
-        self.last_seen: datetime | None = None
-        self.needs_touch = False
-        # What the store held when this request read or last wrote the
-        # session: the base for merging with a concurrent writer.
-        self.version: int | None = None
-        self.stored_payload: bytes | None = None
-        self.stored_hash = ""  # the hash stored_payload is sealed for
+    # Defaults on the class: a store that never loads builds nothing here.
+    _created: int | None = None
+    _absolute: int | None = None
+    _seen: datetime | int | None = None  # as the store gave it (see Loaded)
+    needs_touch = False
+    # What the store held when this request read or last wrote the session:
+    # the base for merging with a concurrent writer.
+    version: int | None = None
+    stored_payload: bytes | None = None
+    stored_hash = ""  # the hash stored_payload is sealed for
+
+    @property
+    def created_at(self) -> datetime | None:
+        created = self._created
+        return None if created is None else lifetime.from_micros(created, conf.use_tz())
+
+    @property
+    def absolute_expiry(self) -> datetime | None:
+        absolute = self._absolute
+        if absolute is None:
+            return None
+        return lifetime.from_micros(absolute, conf.use_tz())
+
+    # When this request's touch (due, not yet sent) will have moved last_seen.
+    _touch_at: datetime | None = None
+
+    @property
+    def last_seen(self) -> datetime | None:
+        """The last activity, counting this request's touch when one is due."""
+        return self._touch_at or self.stored_last_seen
+
+    @last_seen.setter
+    def last_seen(self, value: datetime | None) -> None:
+        self._seen, self._touch_at = value, None
+
+    @property
+    def stored_last_seen(self) -> datetime | None:
+        """The last activity the store holds."""
+        seen = self._seen
+        if isinstance(seen, int):
+            seen = self._seen = lifetime.from_micros(seen, conf.use_tz())
+        return seen
 
     def start(self, now: datetime) -> None:
         """Begin a new absolute lifetime at ``now``."""
-        self.created_at = now
-        self.absolute_expiry = now + timedelta(seconds=conf.get("ABSOLUTE_TIMEOUT"))
-        self.last_seen = now
+        self._created = created = lifetime.to_micros(now)
+        self._absolute = created + conf.get("ABSOLUTE_TIMEOUT") * MICROS_PER_SECOND
+        self._seen = now
 
     def take(
         self, envelope: codec.Envelope, loaded: Loaded, now: datetime, key_hash: str
@@ -83,52 +135,56 @@ class Held:
         """Hold what ``loaded`` says; False (holding nothing) when it is past a
         deadline. ``ValueError``, ``TypeError`` or ``OverflowError`` for
         deadlines no calendar holds: not an envelope this code wrote."""
-        # Settings read once here: this runs on every read of a session.
-        scs, use_tz = conf.get_settings(), conf.use_tz()
-        expiry = envelope.data.get("_session_expiry")
-        idle = lifetime.idle_seconds(expiry, scs["IDLE_TIMEOUT"])
-        created_at, absolute = self._lifetime_of(
-            envelope, scs["ABSOLUTE_TIMEOUT"], use_tz
+        # Every read of a session runs this: integers and one settings look-up.
+        scs = conf.get_settings()
+        created = envelope.created
+        # A lowered ABSOLUTE_TIMEOUT applies to existing sessions; a raised one
+        # never extends them.
+        absolute = min(
+            envelope.absolute, created + scs["ABSOLUTE_TIMEOUT"] * MICROS_PER_SECOND
         )
-        fixed = lifetime.fixed_deadline(expiry, use_tz)
-        if now >= lifetime.deadline(absolute, fixed, loaded.last_seen, idle):
+        if not (
+            lifetime.EARLIEST <= created <= lifetime.LATEST
+            and lifetime.EARLIEST <= absolute <= lifetime.LATEST
+        ):
+            raise OverflowError("a deadline no calendar holds")
+        seen = loaded.last_seen
+        seen_us = seen if isinstance(seen, int) else lifetime.to_micros(seen)
+        now_us = lifetime.to_micros(now)
+        end = absolute
+        expiry = envelope.data.get("_session_expiry")
+        if expiry is None:
+            idle = scs["IDLE_TIMEOUT"] or None
+        else:  # set with set_expiry(): lifetime knows its meanings
+            idle = lifetime.idle_seconds(expiry, scs["IDLE_TIMEOUT"])
+            fixed = lifetime.fixed_deadline(expiry, conf.use_tz())
+            if fixed is not None:
+                end = min(end, lifetime.to_micros(fixed))
+        if idle is not None:
+            end = min(end, seen_us + idle * MICROS_PER_SECOND)
+        if now_us >= end:
             return False
-        self.created_at, self.absolute_expiry = created_at, absolute
-        self.last_seen = loaded.last_seen
+        self._created, self._absolute, self._seen = created, absolute, seen
         self.version = loaded.version
         self.stored_payload = bytes(loaded.payload)
         self.stored_hash = key_hash
-        if idle is not None and lifetime.touch_due(
-            now, loaded.last_seen, scs["TOUCH_INTERVAL"]
-        ):
+        interval = scs["TOUCH_INTERVAL"] * MICROS_PER_SECOND
+        if idle is not None and now_us - seen_us >= interval:
             self.needs_touch = True
-            self.last_seen = now
+            self._touch_at = now
         return True
 
     def take_latest(
         self, envelope: codec.Envelope, latest: Loaded, key_hash: str
     ) -> None:
         """Hold the lifetime and version another request stored (to merge)."""
-        self.created_at, self.absolute_expiry = self._lifetime_of(
-            envelope, conf.get("ABSOLUTE_TIMEOUT"), conf.use_tz()
+        self._created = envelope.created
+        self._absolute = lifetime.capped_absolute(
+            envelope.created, envelope.absolute, conf.get("ABSOLUTE_TIMEOUT")
         )
         self.version = latest.version
         self.stored_payload = bytes(latest.payload)
         self.stored_hash = key_hash
-
-    @staticmethod
-    def _lifetime_of(
-        envelope: codec.Envelope, timeout: int, use_tz: bool
-    ) -> tuple[datetime, datetime]:
-        # A lowered ABSOLUTE_TIMEOUT applies to existing sessions; a raised one
-        # never extends them.
-        absolute = lifetime.capped_absolute(
-            envelope.created, envelope.absolute, timeout
-        )
-        return (
-            lifetime.from_micros(envelope.created, use_tz),
-            lifetime.from_micros(absolute, use_tz),
-        )
 
     def read_data(self) -> dict[str, Any]:
         """The data as this request read it (or last wrote it)."""
@@ -152,12 +208,15 @@ class Held:
             lifetime.idle_seconds(expiry, conf.get("IDLE_TIMEOUT")),
         )
 
-    def idle_expiry(self, expiry: Any) -> datetime | None:
-        """When the session ends without further requests (None: no idle timeout)."""
+    def idle_expiry(self, expiry: Any, *, counting: bool = True) -> datetime | None:
+        """When the session ends without further requests (None: no idle
+        timeout); with ``counting`` False, as if this request were not
+        activity (its due touch is not sent)."""
         idle = lifetime.idle_seconds(expiry, conf.get("IDLE_TIMEOUT"))
-        if idle is None or self.last_seen is None:
+        seen = self.last_seen if counting else self.stored_last_seen
+        if idle is None or seen is None:
             return None
-        return self.last_seen + timedelta(seconds=idle)
+        return seen + timedelta(seconds=idle)
 
     def cookie_age(self, expiry: Any) -> int:
         """Seconds the cookie may live: up to the absolute or fixed deadline,
@@ -176,20 +235,18 @@ class Held:
     ) -> Record:
         """What the store should hold under ``key_hash`` for ``data`` written
         at ``now``."""
-        if self.created_at is None or self.absolute_expiry is None:
+        if self._created is None or self._absolute is None:
             self.start(now)
-        created, absolute = self.created_at, self.absolute_expiry
+        created, absolute = self._created, self._absolute
         assert created is not None and absolute is not None  # noqa: S101 - set above
         payload = codec.encode(
-            data,
-            created=lifetime.to_micros(created),
-            absolute=lifetime.to_micros(absolute),
-            key_hash=key_hash,
+            data, created=created, absolute=absolute, key_hash=key_hash
         )
+        use_tz = conf.use_tz()
         return Record(
             payload=payload,
-            created_at=created,
-            absolute_expiry=absolute,
+            created_at=lifetime.from_micros(created, use_tz),
+            absolute_expiry=lifetime.from_micros(absolute, use_tz),
             expiry=self.end_if_seen_at(now, data.get("_session_expiry")),
             last_seen=now,
             version=(self.version or 0) + 1,
