@@ -9,10 +9,13 @@ blob that does not open, a plain envelope among them, is no session.
 
 from __future__ import annotations
 
-from functools import lru_cache
+import json
+from collections.abc import Callable
+from json.scanner import c_make_scanner  # type: ignore[attr-defined]
 from typing import Any, NamedTuple
 
 from django.conf import settings
+from django.core.signing import JSONSerializer
 from django.utils.module_loading import import_string
 
 from . import conf, crypto
@@ -32,15 +35,48 @@ class Envelope(NamedTuple):
     absolute: int  # microseconds since the Unix epoch
 
 
-@lru_cache(maxsize=8)
-def _serializer_for(path: str) -> Any:
-    # One instance per path: Django's serializers keep no state, and this sits
-    # on every read.
-    return import_string(path)()
+# Django's JSON serializer reads with json.loads(), three Python calls deep;
+# the C scanner under it does the same in one call. Used only for that exact
+# serializer, on input it takes whole; anything else goes the usual way.
+_scan = c_make_scanner(json.JSONDecoder()) if c_make_scanner is not None else None
+
+
+def _json_loads(body: bytes) -> Any:
+    text = body.decode("latin-1")
+    if _scan is not None:
+        try:
+            obj, end = _scan(text, 0)
+        except (StopIteration, ValueError):
+            pass
+        else:
+            if end == len(text):
+                return obj
+    return json.loads(text)
+
+
+def serializer_class() -> Any:
+    """The ``SESSION_SERIALIZER`` class."""
+    return import_string(settings.SESSION_SERIALIZER)
+
+
+# (serializer, its loads) made once and kept until the setting changes:
+# Django's serializers keep no state, and this sits on every read.
+_serializers: list[tuple[Any, Callable[[bytes], Any]]] = []
+
+
+def _serializer_pair() -> tuple[Any, Callable[[bytes], Any]]:
+    if not _serializers:
+        serializer = serializer_class()()
+        loads = _json_loads if type(serializer) is JSONSerializer else serializer.loads
+        _serializers.append((serializer, loads))
+    return _serializers[0]
 
 
 def _serializer() -> Any:
-    return _serializer_for(settings.SESSION_SERIALIZER)
+    return _serializer_pair()[0]
+
+
+conf.reset_on_change(("SESSION_SERIALIZER",), _serializers.clear)
 
 
 def encode(
@@ -73,7 +109,7 @@ def decode(blob: bytes | memoryview | None, key_hash: str) -> Envelope | None:
     that does not open, never read as plain data)."""
     if not blob:
         return None
-    if crypto.enabled():
+    if crypto.sealing():
         opened = crypto.open_sealed(blob, key_hash=key_hash, purpose=PURPOSE)
         if opened is None:
             return None
@@ -83,7 +119,8 @@ def decode(blob: bytes | memoryview | None, key_hash: str) -> Envelope | None:
     if blob[:1] != PLAIN:
         return None
     try:
-        obj = _serializer().loads(blob[1:])
+        loads = _serializers[0][1] if _serializers else _serializer_pair()[1]
+        obj = loads(blob[1:])
     except Exception:  # noqa: BLE001 - any undecodable blob is "no session"
         return None
     if not isinstance(obj, dict):

@@ -55,6 +55,7 @@ KEY_ID_BYTES = 8
 NONCE_BYTES = 12
 TAG_BYTES = 16
 HEADER_BYTES = 1 + KEY_ID_BYTES + NONCE_BYTES
+_ID_END = 1 + KEY_ID_BYTES  # version byte and key id: the header's first part
 # The shortest blob: a sealed empty plaintext.
 MIN_BYTES = HEADER_BYTES + TAG_BYTES
 
@@ -153,6 +154,17 @@ def enabled() -> bool:
     return conf.get("ENCRYPTION") is not None
 
 
+# enabled() for the read path: the same answer from a cache that lives as long
+# as the keyring's, through functools' C wrapper (no Python frame per call).
+@functools.cache
+def sealing() -> bool:
+    """True when sessions are sealed; kept until a setting changes."""
+    return enabled()
+
+
+conf.reset_on_change(("SCS",), sealing.cache_clear)
+
+
 @functools.cache
 def _keyring() -> _Keyring | None:
     algorithm = conf.get("ENCRYPTION")
@@ -234,23 +246,34 @@ def open_sealed(
     ring = _keyring()
     if ring is None:
         return None
-    sealed = _sealed_bytes(blob)
-    if (
-        sealed is None
-        or not isinstance(purpose, bytes)
-        or not isinstance(key_hash, str)
-        or not key_hash
+    if isinstance(blob, memoryview):
+        blob = blob.tobytes()
+    # _sealed_bytes() written out: every read of a session comes here.
+    if not (
+        isinstance(blob, bytes)
+        and len(blob) >= MIN_BYTES
+        and blob[0] == VERSION
+        and isinstance(purpose, bytes)
+        and isinstance(key_hash, str)
+        and key_hash
     ):
         return None
-    header = sealed[: 1 + KEY_ID_BYTES]
+    header = blob[:_ID_END]
     opener = ring.openers.get(header[1:])
     if opener is None:
         return None
     try:
-        aad = _aad(ring, header, key_hash, purpose)
-        return opener.decrypt(
-            sealed[len(header) : HEADER_BYTES], sealed[HEADER_BYTES:], aad
+        # _aad(), inline: every read of a session comes here.
+        aad = b"".join(
+            (
+                ring.aad_prefix,
+                header,
+                len(purpose).to_bytes(2, "big"),
+                purpose,
+                key_hash.encode("utf-8"),
+            )
         )
+        return opener.decrypt(blob[_ID_END:HEADER_BYTES], blob[HEADER_BYTES:], aad)
     except (InvalidTag, ValueError, TypeError, OverflowError):
         # OverflowError: a purpose longer than its 2-byte length.
         # ValueError includes UnicodeEncodeError, from a key hash with surrogates.

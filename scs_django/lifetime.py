@@ -17,6 +17,14 @@ from django.utils import timezone
 EPOCH = datetime(1970, 1, 1, tzinfo=dt_timezone.utc)
 _MICROSECOND = timedelta(microseconds=1)
 MICROS_PER_SECOND = 1_000_000
+# The range of microseconds (since the epoch) that datetimes hold, a day
+# inside either end so that a local time zone cannot push one past it.
+EARLIEST = (datetime.min.replace(tzinfo=dt_timezone.utc) - EPOCH) // _MICROSECOND + (
+    86_400 * MICROS_PER_SECOND
+)
+LATEST = (datetime.max.replace(tzinfo=dt_timezone.utc) - EPOCH) // _MICROSECOND - (
+    86_400 * MICROS_PER_SECOND
+)
 
 
 def to_micros(value: datetime) -> int:

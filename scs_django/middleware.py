@@ -17,7 +17,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.utils.cache import patch_cache_control, patch_vary_headers
 from django.utils.http import http_date
 
-from . import ajax, conf, context, metadata, tokens
+from . import ajax, conf, context, tokens
 from .backends.base import ScsSessionStore
 from .backends.cookie import SessionStore as CookieStore
 from .exceptions import SessionStoreUnavailable
@@ -32,12 +32,11 @@ _MANAGED = (ScsSessionStore, CookieStore)
 _Managed = ScsSessionStore | CookieStore
 
 
-def _sent_once_as_is(request: HttpRequest, token: str) -> bool:
+def _sent_once_as_is(request: HttpRequest, token: str, name: str) -> bool:
     # Django's cookie parser keeps the last of repeated names and undoes
     # cookie quoting ('"\\101..."' becomes "A..."). A token we issued comes
     # back once and bare; anything else is ambiguous, so it is no session.
     header = request.META.get("HTTP_COOKIE") or ""
-    name = settings.SESSION_COOKIE_NAME
     if name not in header:
         # request.COOKIES was filled in by hand, as with RequestFactory (which
         # always sets the header, empty or holding other cookies).
@@ -53,6 +52,12 @@ def _sent_once_as_is(request: HttpRequest, token: str) -> bool:
     ]
     # No chunk named exactly so: the name was part of another cookie's.
     return not sent or sent == [token]
+
+
+def _leave(request: HttpRequest) -> None:
+    # context.leave(), inline.
+    if context.serving.get() is request:
+        context.serving.set(None)
 
 
 class SessionMiddleware(DjangoSessionMiddleware):
@@ -76,26 +81,30 @@ class SessionMiddleware(DjangoSessionMiddleware):
         self.accepts_cookie: Callable[[str], bool] = getattr(
             self.SessionStore, "accepts_cookie", tokens.is_well_formed
         )
+        # The engine is fixed for this middleware's life, as Django's is.
+        self.managed = issubclass(self.SessionStore, _MANAGED)
+        self.renews = issubclass(self.SessionStore, ScsSessionStore)
 
     def process_request(self, request: HttpRequest) -> None:
-        token = request.COOKIES.get(settings.SESSION_COOKIE_NAME)
+        name = settings.SESSION_COOKIE_NAME
+        token = request.COOKIES.get(name)
         if token is not None and not (
-            self.accepts_cookie(token) and _sent_once_as_is(request, token)
+            self.accepts_cookie(token) and _sent_once_as_is(request, token, name)
         ):
             security_logger.info(
                 "Ignored a malformed session cookie (%d characters).", len(token)
             )
             token = None
         session = request.session = self.SessionStore(token)
-        if isinstance(session, _MANAGED):
-            session.state.cookie_sent = token is not None
-        if isinstance(session, ScsSessionStore):
-            state = session.state
-            state.defer_renewal = True
-            scs = conf.get_settings()
-            if scs["RECORD_IP"] or scs["RECORD_USER_AGENT"]:
-                state.client = metadata.client_of(request)
-        context.enter(request)
+        if self.managed:
+            state = cast(_Managed, session).state
+            state.cookie_sent = token is not None
+            # What the session records (IP, user agent) is read from the
+            # request only when a write needs it.
+            state.request = request
+            if self.renews:
+                state.defer_renewal = True
+        context.serving.set(request)  # context.enter(), inline: every request
 
     def process_exception(
         self, request: HttpRequest, exception: Exception
@@ -122,7 +131,7 @@ class SessionMiddleware(DjangoSessionMiddleware):
             response = ajax.login_redirect_as_401(request, response)
         session = getattr(request, "session", None)
         if not isinstance(session, _MANAGED):
-            context.leave(request)
+            _leave(request)
             return super().process_response(request, response)  # type: ignore[arg-type]
         try:
             return self._finish(request, response, session)
@@ -138,7 +147,10 @@ class SessionMiddleware(DjangoSessionMiddleware):
                 return response
             return self._unavailable()
         finally:
-            context.leave(request)
+            # No cycle (request, session, state) left for the garbage collector.
+            session.state.request = None
+            if context.serving.get() is request:  # context.leave(), inline
+                context.serving.set(None)
 
     def _finish(
         self, request: HttpRequest, response: HttpResponseBase, session: _Managed
@@ -155,7 +167,8 @@ class SessionMiddleware(DjangoSessionMiddleware):
         if response.status_code >= 500:
             return response  # a failed request persists nothing
 
-        cookie_sent = settings.SESSION_COOKIE_NAME in request.COOKIES
+        # (Only a well-formed cookie counts: a malformed one named no session.)
+        cookie_sent = state.cookie_sent
         save_every = settings.SESSION_SAVE_EVERY_REQUEST and (
             session.accessed or session.session_key is not None
         )
@@ -177,9 +190,12 @@ class SessionMiddleware(DjangoSessionMiddleware):
             self._set_cookie(request, response, session)
         elif state.renewed and session.session_key is not None:
             self._set_cookie(request, response, session)
-        elif cookie_sent and (state.ended or self._gone(session)):
-            # Ended here, or unknown, expired or ended elsewhere: the browser
-            # would send it forever otherwise (Django clears it too).
+        elif cookie_sent and (
+            state.ended or (session.accessed and session.session_key is None)
+        ):
+            # Ended here, or unknown, expired or ended elsewhere (_gone(),
+            # inline): the browser would send it forever otherwise (Django
+            # clears it too).
             self._delete_cookie(request, response)
         elif isinstance(session, ScsSessionStore) and session.needs_touch:
             # (The cookie engine moves its idle deadline with a new seal, so its

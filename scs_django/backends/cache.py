@@ -98,11 +98,12 @@ def redis_sessions(
     )
 
 
-# Native operations per (alias, prefix, cap): a redis-py client is thread-safe
+# Native operations per (prefix, cap) of the configured alias: a redis-py
+# client is thread-safe
 # and django-redis shares its connection pools process-wide anyway, so one
 # object serves every request. Other caches get a cache object per thread, as
 # Django hands them out (a memcached client, for one, is not thread-safe).
-_native: dict[tuple[str, str, int | None], RedisSessions] = {}
+_native: dict[tuple[str, int | None], RedisSessions] = {}
 
 
 def cache_sessions(
@@ -112,11 +113,12 @@ def cache_sessions(
 
     ``longest_seconds`` caps how long an entry is kept (copies in front of a
     database); by default an entry lives until the session expires."""
-    alias = conf.get("CACHE_ALIAS")
-    key = (alias, prefix, longest_seconds)
-    native = _native.get(key)
+    # Emptied when CACHES or SCS change, so the alias need not be in the key.
+    native = _native.get((prefix, longest_seconds))
     if native is not None:
         return native
+    alias = conf.get("CACHE_ALIAS")
+    key = (prefix, longest_seconds)
     cache = caches[alias]
     if is_native_redis(cache):
         native = _native[key] = redis_sessions(alias, prefix, longest_seconds)

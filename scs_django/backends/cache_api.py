@@ -22,8 +22,6 @@ from typing import Any
 
 from django.contrib.sessions.backends.base import CreateError
 
-from .. import conf
-from ..lifetime import from_micros
 from ..lifetime import to_micros as micros
 from .base import Loaded, Record, wait_for_lock
 from .operations import UpdateOutcome
@@ -105,7 +103,7 @@ class CacheSessions:
         if found is None:
             return None
         seen, _expiry, version, payload = found
-        return Loaded(payload, from_micros(seen, conf.use_tz()), version)
+        return Loaded(payload, seen, version)
 
     def insert(self, key_hash: str, record: Record, now: datetime) -> bool:
         timeout = self._timeout(record.expiry, now)

@@ -44,10 +44,14 @@ class Record(NamedTuple):
 
 
 class Loaded(NamedTuple):
-    """What a store returns for a live session."""
+    """What a store returns for a live session.
+
+    ``last_seen`` may be given as integer microseconds since the epoch by a
+    store that keeps it so (Redis): the read path compares integers, and a
+    datetime is built only if someone asks for one."""
 
     payload: bytes
-    last_seen: datetime
+    last_seen: datetime | int
     version: int
 
 

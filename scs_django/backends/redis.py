@@ -37,8 +37,7 @@ from typing import Any
 from django.contrib.sessions.backends.base import CreateError
 from redis.exceptions import ResponseError
 
-from .. import conf, tokens
-from ..lifetime import from_micros
+from .. import tokens
 from ..lifetime import to_micros as micros
 from .base import Loaded, Record, wait_for_lock
 from .operations import UpdateOutcome
@@ -136,7 +135,7 @@ class RedisSessions:
         if found is None:
             return None
         payload, seen, version = found
-        return Loaded(payload, from_micros(seen, conf.use_tz()), version)
+        return Loaded(payload, seen, version)
 
     def _index(
         self, record: Record, key_hash: str, now: datetime, drop: str | None = None

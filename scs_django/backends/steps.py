@@ -45,43 +45,33 @@ class Io:
 Steps = Generator[Io, Any, T]
 
 
-class _Outcome:
-    # What the last call gave (or raised), sent (or thrown) into the steps;
-    # at the end, what the steps returned.
-    __slots__ = ("failed", "value")
-
-    def __init__(self) -> None:
-        self.value: Any = None
-        self.failed = False
-
-    def resume(self, steps: Steps[Any]) -> Io | None:
-        """The next call the steps ask for; None when they have returned."""
-        try:
-            if self.failed:
-                return steps.throw(self.value)
-            return steps.send(self.value)
-        except StopIteration as stop:
-            self.value, self.failed = stop.value, False
-            return None
-
-
 def run(steps: Steps[T]) -> T:
     """Drive ``steps`` with the sync calls; return what the generator returns."""
-    outcome = _Outcome()
-    while (io := outcome.resume(steps)) is not None:
+    # Written out rather than shared with arun(): this drives every load, and
+    # a helper call per step would cost more than the step's own bookkeeping.
+    value: Any = None
+    failed = False
+    while True:
         try:
-            outcome.value, outcome.failed = io.sync_call(*io.args), False
+            io = steps.throw(value) if failed else steps.send(value)
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
+        try:
+            value, failed = io.sync_call(*io.args), False
         except BaseException as exc:  # noqa: BLE001 - thrown into the steps
-            outcome.value, outcome.failed = exc, True
-    return outcome.value  # type: ignore[no-any-return]
+            value, failed = exc, True
 
 
 async def arun(steps: Steps[T]) -> T:
     """Drive ``steps`` with the async calls; return what the generator returns."""
-    outcome = _Outcome()
-    while (io := outcome.resume(steps)) is not None:
+    value: Any = None
+    failed = False
+    while True:
         try:
-            outcome.value, outcome.failed = await io.async_call(*io.args), False
+            io = steps.throw(value) if failed else steps.send(value)
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
+        try:
+            value, failed = await io.async_call(*io.args), False
         except BaseException as exc:  # noqa: BLE001 - thrown into the steps
-            outcome.value, outcome.failed = exc, True
-    return outcome.value  # type: ignore[no-any-return]
+            value, failed = exc, True
