@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from datetime import datetime
+from functools import partial
 from typing import Any, TypeVar
 
 from asgiref.sync import sync_to_async
@@ -30,8 +31,8 @@ from django.utils.functional import cached_property
 from ..exceptions import SessionStoreUnavailable
 from .base import Loaded, Record, ScsSessionStore
 from .cache import cache_sessions, redis_unavailable
+from .db import REVOKE_BATCH, locked
 from .db import SessionStore as DBStore
-from .db import locked
 from .operations import SessionOperations
 
 logger = logging.getLogger("scs_django")
@@ -226,11 +227,14 @@ class SessionStore(DBStore):
             # then finds it gone; one renewed before is listed by its new hash.
             rows = locked(cls._others(user_id, keep_hash).using(using), using)
             hashes = list(rows.values_list("key_hash", flat=True))
-            if not hashes:
-                return 0
-            _strictly(lambda: _copies().bury(hashes, TOMBSTONE_SECONDS))
-            rows = model.objects.using(using).filter(key_hash__in=hashes)
-            deleted: int = rows.delete()[0]
+            deleted = 0
+            # In batches: a pipeline and an IN list per batch, never one of
+            # every session a user with thousands of them has.
+            for start in range(0, len(hashes), REVOKE_BATCH):
+                batch = hashes[start : start + REVOKE_BATCH]
+                _strictly(partial(_copies().bury, batch, TOMBSTONE_SECONDS))
+                rows = model.objects.using(using).filter(key_hash__in=batch)
+                deleted += rows.delete()[0]
             return deleted
 
     @classmethod
