@@ -199,10 +199,11 @@ def test_the_session_admin_lists_searches_and_revokes(split, user_factory):
     detail = admin.get(f"/admin/scs_django/session/{row.pk}/change/")
     assert detail.status_code == 200 and "ada" in detail.text
 
-    response = admin.post(
-        "/admin/scs_django/session/",
-        {"action": "revoke_selected", "_selected_action": [row.pk]},
-    )
+    chosen = {"action": "revoke_selected", "_selected_action": [row.pk]}
+    asked = admin.post("/admin/scs_django/session/", chosen)
+    assert asked.status_code == 200 and "ada" in asked.text  # the confirmation page
+    assert user_of(device) == str(user.pk)
+    response = admin.post("/admin/scs_django/session/", {**chosen, "post": "yes"})
     assert response.status_code == 302, response.content
     assert user_of(device) is None
 
