@@ -250,9 +250,20 @@ class Counter:
             counter.redis_trips += 1
             return real_pipeline(pipe, *args, **kwargs)
 
+        from scs_django.backends import redis as scs_redis
+
+        real_direct_get = scs_redis.direct_get
+
+        def direct_get(pool: Any, key: str) -> Any:
+            # scs_django's read sends its GET on a pooled connection itself.
+            counter.redis_commands += 1
+            counter.redis_trips += 1
+            return real_direct_get(pool, key)
+
         self._patches = [
             mock.patch.object(redis.client.Redis, "execute_command", execute_command),
             mock.patch.object(redis.client.Pipeline, "execute", pipeline_execute),
+            mock.patch.object(scs_redis, "direct_get", direct_get),
         ]
         for patch in self._patches:
             patch.start()

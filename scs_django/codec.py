@@ -132,4 +132,5 @@ def decode(blob: bytes | memoryview | None, key_hash: str) -> Envelope | None:
         or type(absolute) is not int
     ):
         return None
-    return Envelope(data, created, absolute)
+    # Envelope(...) without NamedTuple's Python-level __new__: every read.
+    return tuple.__new__(Envelope, (data, created, absolute))

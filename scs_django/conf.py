@@ -4,6 +4,8 @@ the engine ``SESSION_ENGINE`` names."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from datetime import datetime
+from datetime import timezone as dt_timezone
 from importlib import import_module
 from typing import Any
 
@@ -70,6 +72,12 @@ def use_tz() -> bool:
     if _use_tz is None:
         _use_tz = bool(settings.USE_TZ)
     return _use_tz
+
+
+def now() -> datetime:
+    """``django.utils.timezone.now()`` with ``USE_TZ`` read once, not per call."""
+    use = _use_tz if _use_tz is not None else use_tz()
+    return datetime.now(dt_timezone.utc) if use else datetime.now()
 
 
 def scs_malformed() -> bool:

@@ -191,17 +191,15 @@ conf.reset_on_change(
 )
 
 
+@functools.lru_cache(maxsize=16)
+def _purpose_part(purpose: bytes) -> bytes:
+    # Length-prefixed, as in _aad(); OverflowError past 2 bytes of length.
+    return len(purpose).to_bytes(2, "big") + purpose
+
+
 def _aad(ring: _Keyring, header: bytes, key_hash: str, purpose: bytes) -> bytes:
     # Length-prefixed purpose, key hash to the end: no two bindings share an AAD.
-    return b"".join(
-        (
-            ring.aad_prefix,
-            header,
-            len(purpose).to_bytes(2, "big"),
-            purpose,
-            key_hash.encode("utf-8"),
-        )
-    )
+    return ring.aad_prefix + header + _purpose_part(purpose) + key_hash.encode()
 
 
 def seal(plaintext: bytes, *, key_hash: str, purpose: bytes) -> bytes:
@@ -263,16 +261,9 @@ def open_sealed(
     if opener is None:
         return None
     try:
-        # _aad(), inline: every read of a session comes here.
-        aad = b"".join(
-            (
-                ring.aad_prefix,
-                header,
-                len(purpose).to_bytes(2, "big"),
-                purpose,
-                key_hash.encode("utf-8"),
-            )
-        )
+        # _aad(), written out with its purpose part cached: every read of a
+        # session comes here.
+        aad = ring.aad_prefix + header + _purpose_part(purpose) + key_hash.encode()
         return opener.decrypt(blob[_ID_END:HEADER_BYTES], blob[HEADER_BYTES:], aad)
     except (InvalidTag, ValueError, TypeError, OverflowError):
         # OverflowError: a purpose longer than its 2-byte length.

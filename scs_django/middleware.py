@@ -54,6 +54,12 @@ def _sent_once_as_is(request: HttpRequest, token: str, name: str) -> bool:
     return not sent or sent == [token]
 
 
+def _ignored(token: str) -> None:
+    security_logger.info(
+        "Ignored a malformed session cookie (%d characters).", len(token)
+    )
+
+
 def _leave(request: HttpRequest) -> None:
     # context.leave(), inline.
     if context.serving.get() is request:
@@ -88,16 +94,20 @@ class SessionMiddleware(DjangoSessionMiddleware):
     def process_request(self, request: HttpRequest) -> None:
         name = settings.SESSION_COOKIE_NAME
         token = request.COOKIES.get(name)
+        # Our stores check the cookie's shape as they are made; others are
+        # asked first. Either way a malformed cookie never reaches a store.
         if token is not None and not (
-            self.accepts_cookie(token) and _sent_once_as_is(request, token, name)
+            (self.managed or self.accepts_cookie(token))
+            and _sent_once_as_is(request, token, name)
         ):
-            security_logger.info(
-                "Ignored a malformed session cookie (%d characters).", len(token)
-            )
+            _ignored(token)
             token = None
         session = request.session = self.SessionStore(token)
         if self.managed:
-            state = cast(_Managed, session).state
+            if token is not None and session.session_key is None:
+                _ignored(token)  # refused by the store's own check
+                token = None
+            state = session.state  # type: ignore[attr-defined]
             state.cookie_sent = token is not None
             # What the session records (IP, user agent) is read from the
             # request only when a write needs it.

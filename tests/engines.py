@@ -33,6 +33,7 @@ from django.core.signals import setting_changed
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.test.utils import CaptureQueriesContext
 
+from scs_django.backends import redis as scs_redis
 from tests.routers import use_database
 
 SESSION_PREFIX = "scs:"  # scs_django.backends.cache
@@ -301,6 +302,8 @@ def store_traffic(alias: str) -> Iterator[Traffic]:
         traffic.redis_mocks = [
             stack.enter_context(_counting(redis.client.Redis, "execute_command")),
             stack.enter_context(_counting(redis.client.Pipeline, "execute")),
+            # The read's GET, sent on a pooled connection directly.
+            stack.enter_context(_counting(scs_redis, "direct_get")),
         ]
         traffic.cache_mocks = [
             stack.enter_context(_counting(LocMemCache, name))

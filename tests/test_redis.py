@@ -19,6 +19,7 @@ from collections import Counter
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
+from typing import Any
 
 import pytest
 import redis
@@ -1175,3 +1176,65 @@ def test_a_lock_held_too_long_makes_the_store_unavailable(engine, monkeypatch):
     monkeypatch.setattr(scs_redis, "LOCK_WAIT_SECONDS", 0.05)
     with pytest.raises(SessionStoreUnavailable):
         ops.lock(store.key_hash)
+
+
+# -- the read's direct GET ----------------------------------------------------------
+
+
+@on_cache_redis
+@pytest.mark.parametrize(
+    "fault",
+    [
+        redis.exceptions.ConnectionError("Connection reset by peer"),
+        redis.exceptions.TimeoutError("Timeout reading from socket"),
+        OSError("Broken pipe"),
+    ],
+    ids=["connection-error", "timeout", "os-error"],
+)
+def test_a_read_whose_direct_get_fails_goes_through_the_client(
+    engine, client, fault, monkeypatch
+):
+    # The fault is injected; the server, the key and the retried GET are real.
+    start_session(client)
+    sessions = redis_sessions()
+    assert sessions.direct
+    real_read = redis.connection.Connection.read_response
+    failed: list[Any] = []
+
+    def fails_once(connection, *args, **kwargs):
+        if not failed:
+            failed.append(connection._sock)
+            raise fault
+        return real_read(connection, *args, **kwargs)
+
+    monkeypatch.setattr(redis.connection.Connection, "read_response", fails_once)
+    with engine.traffic() as traffic:
+        assert client.get("/read/").json()["value"] == "cart"
+    # The failed connection was dropped: no connection still holds its socket.
+    pool = sessions.client.connection_pool
+    assert failed and failed[0].fileno() == -1
+    assert all(c._sock is not failed[0] for c in pool._available_connections)
+    # The direct GET, then the client's own GET.
+    assert traffic.redis_round_trips == 2
+
+
+@on_cache_redis
+def test_a_read_that_finds_another_type_under_the_key_is_no_session(engine, client):
+    token = start_session(client)
+    key = engine.stored.key(tokens.hash_token(token))
+    engine.redis().delete(key)
+    engine.redis().rpush(key, "not a session")
+    assert client.get("/read/").json()["value"] is None
+    assert engine.redis().type(key) == b"list"  # left alone, never decoded
+
+
+def test_a_read_from_a_redis_that_refuses_raises_the_clients_error():
+    # Both the direct GET and the client's own (with its retries) are refused.
+    with closed_port() as refused:
+        client = redis.Redis(host="127.0.0.1", port=refused, socket_connect_timeout=1)
+        sessions = scs_redis.RedisSessions(client, "scs:")
+        assert sessions.direct
+        with pytest.raises(redis.exceptions.ConnectionError):
+            sessions.fetch(
+                tokens.hash_token(tokens.new_token()), datetime.now(dt_timezone.utc)
+            )

@@ -102,7 +102,7 @@ class ScsSessionStore(Writes):
         key_hash = self.key_hash
         if key_hash is None:
             return self._forget()
-        now = timezone.now()
+        now = conf.now()
         self._dead_hash = None
         try:
             loaded = yield Io(self._fetch, self._afetch, key_hash, now)

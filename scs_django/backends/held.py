@@ -8,12 +8,13 @@ started), from which every record it writes is made.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from datetime import timezone as dt_timezone
 from typing import Any
 
 from django.utils import timezone
 
 from .. import codec, conf, lifetime
-from ..lifetime import MICROS_PER_SECOND
+from ..lifetime import EARLIEST, EPOCH, LATEST, MICROS_PER_SECOND, MICROSECOND
 from ..metadata import client_of
 from ..users import user_id_of
 from .engine import Loaded, Record
@@ -137,22 +138,24 @@ class Held:
         deadlines no calendar holds: not an envelope this code wrote."""
         # Every read of a session runs this: integers and one settings look-up.
         scs = conf.get_settings()
-        created = envelope.created
+        data, created, absolute = envelope
         # A lowered ABSOLUTE_TIMEOUT applies to existing sessions; a raised one
         # never extends them.
-        absolute = min(
-            envelope.absolute, created + scs["ABSOLUTE_TIMEOUT"] * MICROS_PER_SECOND
-        )
-        if not (
-            lifetime.EARLIEST <= created <= lifetime.LATEST
-            and lifetime.EARLIEST <= absolute <= lifetime.LATEST
-        ):
+        capped = created + scs["ABSOLUTE_TIMEOUT"] * MICROS_PER_SECOND
+        if capped < absolute:
+            absolute = capped
+        if not (EARLIEST <= created <= LATEST and EARLIEST <= absolute <= LATEST):
             raise OverflowError("a deadline no calendar holds")
         seen = loaded.last_seen
         seen_us = seen if isinstance(seen, int) else lifetime.to_micros(seen)
-        now_us = lifetime.to_micros(now)
+        # lifetime.to_micros(), inline for the usual aware "now".
+        now_us = (
+            (now - EPOCH) // MICROSECOND
+            if now.tzinfo is dt_timezone.utc
+            else lifetime.to_micros(now)
+        )
         end = absolute
-        expiry = envelope.data.get("_session_expiry")
+        expiry = data.get("_session_expiry")
         if expiry is None:
             idle = scs["IDLE_TIMEOUT"] or None
         else:  # set with set_expiry(): lifetime knows its meanings

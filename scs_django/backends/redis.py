@@ -35,6 +35,7 @@ from datetime import datetime
 from typing import Any
 
 from django.contrib.sessions.backends.base import CreateError
+from redis import exceptions as redis_errors
 from redis.exceptions import ResponseError
 
 from .. import tokens
@@ -66,6 +67,24 @@ LOCK_MS = 5_000
 LOCK_WAIT_SECONDS = 10.0
 
 
+# What makes a direct GET try again through the client (see RedisSessions.read).
+CONNECTION_TROUBLE = (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError)
+
+
+def direct_get(pool: Any, key: str) -> Any:
+    """``GET key`` on a connection of ``pool``: the connection is dropped
+    when it fails, and given back to the pool in any case."""
+    connection = pool.get_connection()
+    try:
+        connection.send_command("GET", key)
+        return connection.read_response()
+    except CONNECTION_TROUBLE:
+        connection.disconnect()
+        raise
+    finally:
+        pool.release(connection)
+
+
 def ttl_ms(expiry: datetime, now: datetime) -> int:
     """Milliseconds from ``now`` to ``expiry``, at least 1."""
     # Relative, from the application's clock: the server's clock may differ.
@@ -88,6 +107,9 @@ class RedisSessions:
         # session's own expiry.
         self.longest_ms = None if longest_seconds is None else longest_seconds * 1000
         self.cluster = isinstance(client, RedisCluster)
+        # The read's GET goes straight to a pooled connection (see read());
+        # not on a cluster, nor on a client bound to one connection.
+        self.direct = not self.cluster and getattr(client, "connection", None) is None
 
     def _ttl(self, expiry: datetime, now: datetime) -> int:
         ttl = ttl_ms(expiry, now)
@@ -124,9 +146,26 @@ class RedisSessions:
 
     # -- one session ---------------------------------------------------------
 
+    def read(self, key: str) -> Any:
+        """``GET key``: the one command of every read of a session.
+
+        Sent on a connection of the client's own pool, as redis-py's
+        pipelines do, rather than through ``Redis.get()``, whose retry
+        wrapper, events and metrics cost about a fifth of a whole read. On
+        any trouble with the connection the same ``GET`` goes through the
+        client after all, with the retries it is configured with; a Redis
+        error (``WRONGTYPE``) is raised as the client would raise it.
+        """
+        if self.direct:
+            try:
+                return direct_get(self.client.connection_pool, key)
+            except CONNECTION_TROUBLE:
+                pass
+        return self.client.get(key)
+
     def fetch(self, key_hash: str, now: datetime) -> Loaded | None:
         try:
-            value = self.client.get(self.session_key(key_hash))
+            value = self.read(self.session_key(key_hash))
         except ResponseError as exc:
             if "WRONGTYPE" in str(exc):
                 return None  # something else sits under the key; never decode it
