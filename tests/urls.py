@@ -50,3 +50,7 @@ urlpatterns += [
     path("write-rolled-back/", views.write_in_rolled_back_transaction),
 ]
 urlpatterns += [path("peek/", views.peek)]
+urlpatterns += [
+    path("sign-in-remembering/", views.sign_in_remembering),
+    path("async/sign-in-remembering/", views.async_sign_in_remembering),
+]

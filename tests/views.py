@@ -221,3 +221,36 @@ def peek(request):
     # A status poll: reads the session without counting as the user's activity.
     request.session.state.count_activity = False
     return JsonResponse({"value": request.session.get("value")})
+
+
+def _remember_choice(request):
+    remember = request.POST.get("remember") == "on"
+    idle = int(request.POST["idle"]) if request.POST.get("idle") else None
+    return remember, idle
+
+
+@csrf_exempt
+def sign_in_remembering(request):
+    # The documented one line after login(), on a plain login view.
+    from django.contrib.auth import authenticate, login
+
+    user = authenticate(
+        request, username=request.POST["username"], password=request.POST["password"]
+    )
+    login(request, user)
+    remember, idle = _remember_choice(request)
+    request.session.remember_me(remember, idle=idle)
+    return HttpResponse("signed in")
+
+
+@csrf_exempt
+async def async_sign_in_remembering(request):
+    from django.contrib.auth import aauthenticate, alogin
+
+    user = await aauthenticate(
+        request, username=request.POST["username"], password=request.POST["password"]
+    )
+    await alogin(request, user)
+    remember, idle = _remember_choice(request)
+    await request.session.aremember_me(remember, idle=idle)
+    return HttpResponse("signed in")

@@ -8,14 +8,14 @@ from datetime import datetime
 from hashlib import sha256
 from typing import TYPE_CHECKING, Any
 
-from django.contrib.sessions.backends.base import SessionBase
 from django.utils import timezone
 
 from .. import tokens
 from .held import Held, RequestState
+from .remember import RememberMe
 
 
-class SessionAPI(SessionBase):
+class SessionAPI(RememberMe):
     """Tokens, expiry and ``modified`` for
     :class:`~scs_django.backends.base.ScsSessionStore`, which sets the
     attributes declared here."""

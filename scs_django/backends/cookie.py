@@ -27,7 +27,6 @@ from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from django.contrib.sessions.backends.base import SessionBase
 from django.utils import timezone
 
 from .. import conf, lifetime
@@ -45,13 +44,14 @@ from .cookie_seal import (
 )
 from .engine import SessionInfo
 from .held import RequestState
+from .remember import RememberMe
 
 __all__ = ["COOKIE_LIMIT", "PURPOSE", "SessionStore", "set_cookie_length"]
 
 security_logger = logging.getLogger("scs_django.security")
 
 
-class SessionStore(SessionBase):
+class SessionStore(RememberMe):
     """Django's ``SessionBase`` with the whole session sealed into its cookie."""
 
     if TYPE_CHECKING:
