@@ -14,28 +14,21 @@ from concurrent.futures import ThreadPoolExecutor
 from unittest import mock
 
 import pytest
-from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+from django.contrib.auth import SESSION_KEY
 from django.db import connections
 
 from scs_django import sessions
 from tests.realserver import COOKIE, gunicorn
+from tests.utils import stored_logins
 
 pytestmark = pytest.mark.django_db(databases="__all__", transaction=True)
 
 SESSIONS = 40
 
 
-def stored_logins(engine, user, count):
-    """``count`` stored sessions of ``user``, as logins would leave them."""
-    found = []
-    for _ in range(count):
-        session = engine.store_class()
-        session[SESSION_KEY] = str(user.pk)
-        session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
-        session[HASH_SESSION_KEY] = user.get_session_auth_hash()
-        session.save()
-        found.append(session.session_key)
-    return found
+def stored_tokens(engine, user, count):
+    """The tokens of ``count`` stored sessions of ``user``."""
+    return [session.session_key for session in stored_logins(engine, user, count)]
 
 
 def session_user(engine, token):
@@ -59,7 +52,7 @@ def test_a_session_renewed_after_the_listing_is_ended_too_on_redis(
     engine, user_factory
 ):
     user = user_factory()
-    old = stored_logins(engine, user, 3)
+    old = stored_tokens(engine, user, 3)
     renewed = []
     client = engine.redis()
     real_zrange = type(client).zrange
@@ -107,7 +100,7 @@ def test_a_session_renewed_after_the_listing_is_ended_too_on_cached_db(
     # revoke to commit, then finds its session gone; one that came before was
     # listed under its new hash.
     user = user_factory()
-    old = stored_logins(engine, user, 3)
+    old = stored_tokens(engine, user, 3)
     outcome = {}
     ops = type(engine.store_class()._cache_ops)
     real_bury = ops.bury
@@ -152,7 +145,7 @@ def test_revoke_racing_renewals_over_http_leaves_no_session_alive(engine, user_f
     user = user_factory()
     with gunicorn(engine.id, workers=4, threads=10) as server:
         for _round in range(3):
-            tokens = stored_logins(engine, user, SESSIONS)
+            tokens = stored_tokens(engine, user, SESSIONS)
             barrier = threading.Barrier(SESSIONS + 1)
 
             def renew_over_http(token, barrier=barrier):

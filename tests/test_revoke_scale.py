@@ -12,11 +12,12 @@ import math
 from collections import Counter
 
 import pytest
-from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+from django.contrib.auth import SESSION_KEY
 
 from scs_django import sessions, tokens
 from scs_django.backends.redis_users import BATCH, RedisUsers
 from scs_django.signals import session_revoked
+from tests.utils import stored_logins
 
 pytestmark = pytest.mark.django_db(databases="__all__", transaction=True)
 
@@ -28,19 +29,6 @@ LISTING_ENGINES = [
     "cache-redis",
     "cached_db-redis",
 ]
-
-
-def logins(engine, user, count):
-    """``count`` stored sessions of ``user``, made through the store's own API."""
-    made = []
-    for _ in range(count):
-        session = engine.store_class()
-        session[SESSION_KEY] = str(user.pk)
-        session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
-        session[HASH_SESSION_KEY] = user.get_session_auth_hash()
-        session.save()
-        made.append(session)
-    return made
 
 
 def alive(engine, session):
@@ -75,8 +63,8 @@ class RedisCommands:
 @pytest.mark.parametrize("engine", LISTING_ENGINES, indirect=True)
 def test_a_user_with_thousands_of_sessions_is_revoked_completely(engine, user_factory):
     user, other = user_factory(), user_factory()
-    kept, *doomed = logins(engine, user, MANY + 1)
-    [bystander] = logins(engine, other, 1)
+    kept, *doomed = stored_logins(engine, user, MANY + 1)
+    [bystander] = stored_logins(engine, other, 1)
 
     assert sessions.revoke(user, keep=kept) == MANY
 
@@ -92,7 +80,7 @@ def test_revoking_a_user_on_the_database_is_one_delete_whatever_the_count(
     engine, user_factory
 ):
     user = user_factory()
-    kept, *_others = logins(engine, user, 300)
+    kept, *_others = stored_logins(engine, user, 300)
 
     with engine.traffic() as traffic:
         assert sessions.revoke(user, keep=kept) == 299
@@ -112,7 +100,7 @@ def test_revoking_thousands_of_sessions_by_hash_deletes_in_batches(
     from scs_django.backends.db import REVOKE_BATCH
 
     user = user_factory()
-    made = logins(engine, user, MANY)
+    made = stored_logins(engine, user, MANY)
     hashes = [s.stored_hash for s in made]
 
     with engine.traffic() as traffic:
@@ -134,7 +122,7 @@ def redis_pages(count):
 @pytest.mark.parametrize("engine", ["cache-redis"], indirect=True)
 def test_revoking_a_user_on_redis_reads_the_index_in_pages(engine, user_factory):
     user = user_factory()
-    kept, *_doomed = logins(engine, user, MANY + 1)
+    kept, *_doomed = stored_logins(engine, user, MANY + 1)
     client = engine.redis()
 
     with RedisCommands(client) as redis_commands, engine.traffic() as traffic:
@@ -165,7 +153,7 @@ def user_key(engine, user):
 @pytest.mark.parametrize("engine", ["cache-redis"], indirect=True)
 def test_a_small_revoke_on_redis_keeps_its_two_round_trips(engine, user_factory):
     user = user_factory()
-    kept, *_others = logins(engine, user, 3)
+    kept, *_others = stored_logins(engine, user, 3)
 
     with engine.traffic() as traffic:
         assert sessions.revoke(user, keep=kept) == 2
@@ -180,7 +168,7 @@ def test_a_session_renewed_while_a_later_page_waits_is_ended_on_redis(
     # The renewal moves a session that the revoke has not reached yet: the
     # copy still names its old key, whose forward leads to the new one.
     user = user_factory()
-    made = logins(engine, user, 2 * BATCH + 10)
+    made = stored_logins(engine, user, 2 * BATCH + 10)
     # The index is ordered by absolute expiry: the last one made is on the
     # last page.
     last = made[-1]
@@ -209,7 +197,7 @@ def test_receivers_of_session_revoked_get_every_hash_of_a_large_revoke(
     engine, user_factory
 ):
     user = user_factory()
-    kept, *doomed = logins(engine, user, 1_200)
+    kept, *doomed = stored_logins(engine, user, 1_200)
     received = []
 
     def receiver(sender, count, key_hashes, **kwargs):

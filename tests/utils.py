@@ -174,3 +174,19 @@ def log_in(transport: Transport, user: Any, token: str | None = None) -> str:
     )
     assert response.status_code == 302, response.content
     return issued_token(response)
+
+
+def stored_logins(engine: Any, user: Any, count: int) -> list[Any]:
+    """``count`` stored sessions of ``user``, as logins leave them, made
+    through the store's own API; the stores."""
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+
+    made = []
+    for _ in range(count):
+        session = engine.store_class()
+        session[SESSION_KEY] = str(user.pk)
+        session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+        session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+        session.save()
+        made.append(session)
+    return made
