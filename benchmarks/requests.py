@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import statistics
 import sys
 import tempfile
@@ -390,6 +391,11 @@ def main() -> None:
         help="the database of the database engines (default: postgresql)",
     )
     parser.add_argument(
+        "--json",
+        metavar="PATH",
+        help="also write the table to PATH as JSON (benchmarks/chart.py draws it)",
+    )
+    parser.add_argument(
         "--no-floor",
         dest="floor",
         action="store_false",
@@ -439,6 +445,17 @@ def main() -> None:
                     file=sys.stderr,
                 )
         print_table(rows)
+        if args.json:
+            Path(args.json).write_text(
+                json.dumps(
+                    {
+                        "database": args.database,
+                        "payload": args.payload,
+                        "rows": [dict(zip(COLUMNS, r, strict=True)) for r in rows],
+                    },
+                    indent=1,
+                )
+            )
         if args.floor:
             from floor import measure_floor, print_floor
 
@@ -450,11 +467,39 @@ def main() -> None:
             print_floor(floor, by_request, kinds)
 
 
+# The columns of a row, as --json writes them.
+COLUMNS = ("request", "engine", "us", "sql", "redis")
+
+
+def same_kind(engine: str) -> str:
+    """Django's engine of the same kind as ``engine`` (itself for Django's)."""
+    kind = engine.removeprefix("scs ").removeprefix("contrib ")
+    return "contrib " + kind.removesuffix(" unsealed")
+
+
 def print_table(rows: list[tuple[str, ...]]) -> None:
     from floor import print_rows
 
-    headers = ("request", "engine", "µs/request", "SQL", "Redis cmds (trips)")
-    print_rows(headers, rows)
+    micros = {(r[0], r[1]): float(r[2]) for r in rows}
+    with_ratio = [
+        (
+            *row,
+            f"{micros[row[0], row[1]] / base:.2f}"
+            if (base := micros.get((row[0], same_kind(row[1]))))
+            and not row[1].startswith("contrib")
+            else "",
+        )
+        for row in rows
+    ]
+    headers = (
+        "request",
+        "engine",
+        "µs/request",
+        "SQL",
+        "Redis cmds (trips)",
+        "× Django",
+    )
+    print_rows(headers, with_ratio)
     print(
         f"median of the µs column: {statistics.median(float(r[2]) for r in rows):.0f}"
     )
