@@ -4,6 +4,7 @@ request shape, Django's engine next to scs_django's.
 
     python benchmarks/requests.py --json results.json
     python benchmarks/chart.py results.json docs/_static/performance.png
+    python benchmarks/chart.py --rst results.json   # the table, for the docs
 
 Needs matplotlib (the ``bench`` extra).
 """
@@ -24,8 +25,16 @@ KINDS = [
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("results", type=Path, help="a file of requests.py --json")
-    parser.add_argument("image", type=Path, help="the PNG to write")
+    parser.add_argument("image", type=Path, nargs="?", help="the PNG to write")
+    parser.add_argument(
+        "--rst", action="store_true", help="print the table as reStructuredText"
+    )
     args = parser.parse_args()
+    if args.rst:
+        print_rst(json.loads(args.results.read_text()))
+        return
+    if args.image is None:
+        parser.error("give the PNG to write, or --rst")
 
     import matplotlib
 
@@ -61,7 +70,9 @@ def main() -> None:
         axis.set_xlabel("µs per request (median)")
         axis.grid(axis="x", alpha=0.3)
     axes[0].legend(loc="lower right", fontsize="small")
-    database = results.get("database", "postgresql")
+    database = {"postgresql": "PostgreSQL", "sqlite": "SQLite"}.get(
+        results.get("database", "postgresql"), "PostgreSQL"
+    )
     figure.suptitle(
         f"Latency by request shape, each engine next to Django's "
         f"(database engines on {database}, cache on Redis)"
@@ -70,6 +81,35 @@ def main() -> None:
     args.image.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(args.image, dpi=110)
     print(f"wrote {args.image}")
+
+
+def print_rst(results: dict[str, object]) -> None:
+    """One row per request shape: each kind's two engines and their ratio."""
+    rows = results["rows"]
+    if not isinstance(rows, list):
+        raise SystemExit("not a file of requests.py --json")
+    micros = {(r["request"], r["engine"]): float(r["us"]) for r in rows}
+    shapes = list(dict.fromkeys(r["request"] for r in rows))
+    header = ["Request"]
+    for title, _django, _ours in KINDS:
+        header += [f"Django {title}", f"scs {title}", "×"]
+    lines = [
+        ".. list-table::",
+        "   :header-rows: 1",
+        "",
+        "   * - " + "\n     - ".join(header),
+    ]
+    for shape in shapes:
+        cells = [shape]
+        for _title, django, ours in KINDS:
+            base, mine = micros.get((shape, django)), micros.get((shape, ours))
+            cells += [
+                f"{base:.0f}" if base else "",
+                f"{mine:.0f}" if mine else "",
+                f"{mine / base:.2f}" if base and mine else "",
+            ]
+        lines.append("   * - " + "\n     - ".join(cells))
+    print("\n".join(lines))
 
 
 if __name__ == "__main__":
