@@ -300,19 +300,14 @@ def print_table(
                     f"{t.cpu / requests * 1e6:.0f}", f"{t.store_cpu / requests * 1e6:.0f}",
                     str(t.errors),
                 ))  # fmt: skip
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
-    rule = "  ".join("=" * w for w in widths)
+    from floor import print_rows
+
     print(
         f"{args.rounds} rounds of {args.duration} s per page and engine, "
         f"{args.connections} connections, {args.workers} workers; "
         f"{os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.1f}"
     )
-    print(rule)
-    print("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)))
-    print(rule)
-    for row in rows:
-        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
-    print(rule)
+    print_rows(headers, rows)
 
 
 def main() -> int:
