@@ -19,7 +19,7 @@ from .backends.cookie import SessionStore as CookieStore
 DJANGO_MIDDLEWARE = "django.contrib.sessions.middleware.SessionMiddleware"
 OUR_MIDDLEWARE = "scs_django.middleware.SessionMiddleware"
 
-_POSITIVE_INTS = ("ABSOLUTE_TIMEOUT", "TOUCH_INTERVAL", "MAX_BYTES")
+_POSITIVE_INTS = ("ABSOLUTE_TIMEOUT", "TOUCH_INTERVAL", "MAX_BYTES", "IDLE_WARNING")
 _BOOLS = (
     "RENEW_ON_LOGIN",
     "FAIL_OPEN",
@@ -80,6 +80,9 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
     for name in _BOOLS:
         if not isinstance(values[name], bool):
             errors.append(_bad_value(name, values[name], "True or False"))
+    base = values["DEVICES_BASE_TEMPLATE"]
+    if not isinstance(base, str) or not base:
+        errors.append(_bad_value("DEVICES_BASE_TEMPLATE", base, "a template name"))
     header = values["TRUSTED_PROXY_HEADER"]
     if header is not None and not (
         isinstance(header, str) and _META_KEY.fullmatch(header)
@@ -115,6 +118,17 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
                 f'SCS["IDLE_TIMEOUT"] ({idle}): active sessions would expire.',
                 hint="Keep TOUCH_INTERVAL a small fraction of IDLE_TIMEOUT (the default is 60).",
                 id="scs_django.E003",
+            )
+        )
+    warn = values["IDLE_WARNING"]
+    if idle is not None and touch < idle and warn > idle - touch:
+        errors.append(
+            checks.Warning(
+                f'SCS["IDLE_WARNING"] ({warn}) is larger than IDLE_TIMEOUT - '
+                f"TOUCH_INTERVAL ({idle - touch}): the expiry warning can show before "
+                '"Stay signed in" is able to move the idle deadline.',
+                hint="Lower IDLE_WARNING, or TOUCH_INTERVAL.",
+                id="scs_django.W031",
             )
         )
     if "TRUSTED_PROXY_COUNT" in (raw or {}) and header is None:

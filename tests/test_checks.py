@@ -380,3 +380,41 @@ def test_cookie_engine_checks_are_registered():
         include_deployment_checks=True
     )
     assert check_cookie_engine_deploy not in checks.registry.registry.get_checks()
+
+
+def test_a_warning_too_early_for_stay_signed_in_to_count_is_reported(settings):
+    settings.SCS = {"IDLE_TIMEOUT": 600, "TOUCH_INTERVAL": 60, "IDLE_WARNING": 541}
+    assert ids_and_messages(check_settings()) == [
+        (
+            "scs_django.W031",
+            'SCS["IDLE_WARNING"] (541) is larger than IDLE_TIMEOUT - TOUCH_INTERVAL '
+            '(540): the expiry warning can show before "Stay signed in" is able to '
+            "move the idle deadline.",
+        )
+    ]
+    settings.SCS = {"IDLE_TIMEOUT": 600, "TOUCH_INTERVAL": 60, "IDLE_WARNING": 540}
+    assert check_settings() == []
+    settings.SCS = {"IDLE_WARNING": 10_000}  # no idle timeout: nothing to warn of
+    assert check_settings() == []
+
+
+@pytest.mark.parametrize("value", [0, -1, "60", 1.5, True, None])
+def test_the_idle_warning_must_be_a_positive_number_of_seconds(settings, value):
+    settings.SCS = {"IDLE_WARNING": value}
+    assert ids_and_messages(check_settings()) == [
+        (
+            "scs_django.E002",
+            f'SCS["IDLE_WARNING"] is {value!r}; it must be a positive number of seconds.',
+        )
+    ]
+
+
+@pytest.mark.parametrize("value", ["", None, 3, ["base.html"]])
+def test_the_devices_base_template_must_be_a_template_name(settings, value):
+    settings.SCS = {"DEVICES_BASE_TEMPLATE": value}
+    assert ids_and_messages(check_settings()) == [
+        (
+            "scs_django.E002",
+            f'SCS["DEVICES_BASE_TEMPLATE"] is {value!r}; it must be a template name.',
+        )
+    ]
