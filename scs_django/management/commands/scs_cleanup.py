@@ -2,71 +2,29 @@
 
 from __future__ import annotations
 
-import argparse
-import contextlib
 import time
 from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError
 from django.db import DatabaseError
 
-from ... import conf
 from ...backends.cache import SessionStore as CacheStore
 from ...backends.db import SessionStore as DBStore
 from ...cleanup import DEFAULT_BATCH_SIZE, delete_expired
-from ..progress import progress_bar
+from ..batches import BatchCommand, configured_engine
 
 
-def configured_engine() -> type[Any]:
-    """The engine class ``SESSION_ENGINE`` names; ``CommandError`` when it
-    names none (the commands ask the class, never the setting's text)."""
-    try:
-        return conf.session_engine()
-    except (ImportError, AttributeError) as exc:
-        raise CommandError(
-            f"SESSION_ENGINE {settings.SESSION_ENGINE!r} cannot be imported: {exc}"
-        ) from exc
-
-
-def positive_int(value: str) -> int:
-    number = int(value)
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"{value} is not a positive number")
-    return number
-
-
-def positive_float(value: str) -> float:
-    number = float(value)
-    if not number > 0:
-        raise argparse.ArgumentTypeError(f"{value} is not a positive number")
-    return number
-
-
-class Command(BaseCommand):
+class Command(BatchCommand):
     help = (
         "Delete expired sessions in small batches, each its own short "
         "transaction. Safe to run from cron on tables of millions of rows."
     )
 
-    def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument(
-            "--batch-size",
-            type=positive_int,
-            default=DEFAULT_BATCH_SIZE,
-            help=f"Rows deleted per statement (default: {DEFAULT_BATCH_SIZE}).",
-        )
-        parser.add_argument(
-            "--max-seconds",
-            type=positive_float,
-            default=None,
-            help="Start no batch after this many seconds; report what is left.",
-        )
-        parser.add_argument(
-            "--dry-run",
-            action="store_true",
-            help="Count the expired sessions without deleting them.",
-        )
+    default_batch_size = DEFAULT_BATCH_SIZE
+    batch_size_help = "Rows deleted per statement"
+    max_seconds_help = "Start no batch after this many seconds; report what is left."
+    dry_run_help = "Count the expired sessions without deleting them."
 
     def handle(
         self,
@@ -81,29 +39,23 @@ class Command(BaseCommand):
         # The db engine, cached_db and their subclasses keep sessions in a table.
         if not issubclass(engine, DBStore):
             return self.clear_other_engine(engine, dry_run, verbosity)
-        done = 0
-        bar: Any = contextlib.nullcontext(None)
-        if verbosity >= 1 and not dry_run and self.stdout.isatty():
-            bar = progress_bar(self.stdout, "Deleting expired sessions")
         try:
-            with bar as draw:
-
-                def progress(deleted: int, total: int) -> None:
-                    nonlocal done
-                    done = deleted
-                    if draw is not None:
-                        draw(deleted, total)
-
-                result = delete_expired(
+            result = self.in_batches(
+                "Deleting expired sessions",
+                lambda progress: delete_expired(
                     batch_size=batch_size,
                     max_seconds=max_seconds,
                     dry_run=dry_run,
                     progress=progress,
                     model=engine.get_model_class(),
-                )
+                ),
+                dry_run=dry_run,
+                verbosity=verbosity,
+            )
         except DatabaseError as exc:
             raise CommandError(
-                f"Deleting expired sessions failed after {done} were deleted: {exc}"
+                f"Deleting expired sessions failed after {self.done} were deleted: "
+                f"{exc}"
             ) from exc
         if verbosity < 1:
             return

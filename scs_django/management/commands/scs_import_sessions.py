@@ -19,8 +19,8 @@ from ...importer import (
     SourceTableMissing,
     import_django_sessions,
 )
+from ..batches import positive_int
 from ..progress import progress_bar
-from .scs_cleanup import positive_int
 
 
 def moment(value: str) -> datetime:

@@ -2,44 +2,28 @@
 
 from __future__ import annotations
 
-import contextlib
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError
 from django.db import DatabaseError
 
 from ...backends.cookie import SessionStore as CookieStore
 from ...rotation import DEFAULT_BATCH_SIZE, RotationUnsupported, rotate_keys
-from ..progress import progress_bar
-from .scs_cleanup import configured_engine, positive_float, positive_int
+from ..batches import BatchCommand, configured_engine
 
 
-class Command(BaseCommand):
+class Command(BatchCommand):
     help = (
         "Seal every stored session again under the first key (and seal plain "
         "ones stored while encryption was off), in batches. Safe while the "
         "site serves traffic."
     )
 
-    def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument(
-            "--batch-size",
-            type=positive_int,
-            default=DEFAULT_BATCH_SIZE,
-            help=f"Sessions read per batch (default: {DEFAULT_BATCH_SIZE}).",
-        )
-        parser.add_argument(
-            "--max-seconds",
-            type=positive_float,
-            default=None,
-            help="Start no batch after this many seconds; run again to go on.",
-        )
-        parser.add_argument(
-            "--dry-run",
-            action="store_true",
-            help="Count the sessions to seal again without writing anything.",
-        )
+    default_batch_size = DEFAULT_BATCH_SIZE
+    batch_size_help = "Sessions read per batch"
+    max_seconds_help = "Start no batch after this many seconds; run again to go on."
+    dry_run_help = "Count the sessions to seal again without writing anything."
 
     def handle(
         self,
@@ -58,33 +42,26 @@ class Command(BaseCommand):
                     "seal again (a cookie sealed under a removed key is no session)"
                 )
             return
-        done = 0
-        bar: Any = contextlib.nullcontext(None)
-        if verbosity >= 1 and not dry_run and self.stdout.isatty():
-            bar = progress_bar(self.stdout, "Sealing sessions again")
         try:
-            with bar as draw:
-
-                def progress(seen: int, total: int) -> None:
-                    nonlocal done
-                    done = seen
-                    if draw is not None:
-                        draw(seen, total)
-
-                result = rotate_keys(
+            result = self.in_batches(
+                "Sealing sessions again",
+                lambda progress: rotate_keys(
                     engine,
                     batch_size=batch_size,
                     max_seconds=max_seconds,
                     dry_run=dry_run,
                     progress=progress,
-                )
+                ),
+                dry_run=dry_run,
+                verbosity=verbosity,
+            )
         except (ImproperlyConfigured, RotationUnsupported) as exc:
             raise CommandError(str(exc)) from exc
         except Exception as exc:
             if not engine.is_unavailable(exc) and not isinstance(exc, DatabaseError):
                 raise
             raise CommandError(
-                f"Sealing sessions again failed after {done} were read: {exc}"
+                f"Sealing sessions again failed after {self.done} were read: {exc}"
             ) from exc
         if verbosity < 1:
             return
