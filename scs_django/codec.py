@@ -109,7 +109,7 @@ def decode(blob: bytes | memoryview | None, key_hash: str) -> Envelope | None:
     that does not open, never read as plain data)."""
     if not blob:
         return None
-    if crypto.sealing():
+    if crypto.enabled():
         opened = crypto.open_sealed(blob, key_hash=key_hash, purpose=PURPOSE)
         if opened is None:
             return None

@@ -11,29 +11,27 @@ from __future__ import annotations
 from contextvars import ContextVar
 from typing import Any
 
-#: The request being served. The middleware sets it directly (a call of
-#: :func:`enter` per request costs more than the variable itself).
+#: The request being served.
 serving: ContextVar[Any] = ContextVar("scs_django_request", default=None)
-_request = serving
 
 
 def enter(request: Any) -> None:
     """Record ``request`` as the one being served (the middleware calls this)."""
-    _request.set(request)
+    serving.set(request)
 
 
 def leave(request: Any) -> None:
     """Forget ``request`` once its response is finished."""
-    if _request.get() is request:
-        _request.set(None)
+    if serving.get() is request:
+        serving.set(None)
 
 
 def current_session() -> Any:
     """The session of the request being served, or None outside a request."""
-    return getattr(_request.get(), "session", None)
+    return getattr(serving.get(), "session", None)
 
 
 def request_of(session: Any) -> Any:
     """The request being served when ``session`` is its session, else None."""
-    request = _request.get()
+    request = serving.get()
     return request if getattr(request, "session", None) is session else None

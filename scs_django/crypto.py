@@ -149,20 +149,14 @@ def configured_keys() -> list[bytes]:
     return list(dict.fromkeys(keys))
 
 
+# Cached until SCS changes, behind functools' C wrapper: every read asks.
+@functools.cache
 def enabled() -> bool:
     """True when sessions are sealed (``SCS["ENCRYPTION"]`` is not None)."""
     return conf.get("ENCRYPTION") is not None
 
 
-# enabled() for the read path: the same answer from a cache that lives as long
-# as the keyring's, through functools' C wrapper (no Python frame per call).
-@functools.cache
-def sealing() -> bool:
-    """True when sessions are sealed; kept until a setting changes."""
-    return enabled()
-
-
-conf.reset_on_change(("SCS",), sealing.cache_clear)
+conf.reset_on_change(("SCS",), enabled.cache_clear)
 
 
 @functools.cache

@@ -15,14 +15,14 @@ from typing import Any
 from django.utils import timezone
 
 EPOCH = datetime(1970, 1, 1, tzinfo=dt_timezone.utc)
-MICROSECOND = timedelta(microseconds=1)
+_MICROSECOND = timedelta(microseconds=1)
 MICROS_PER_SECOND = 1_000_000
 # The range of microseconds (since the epoch) that datetimes hold, a day
 # inside either end so that a local time zone cannot push one past it.
-EARLIEST = (datetime.min.replace(tzinfo=dt_timezone.utc) - EPOCH) // MICROSECOND + (
+EARLIEST = (datetime.min.replace(tzinfo=dt_timezone.utc) - EPOCH) // _MICROSECOND + (
     86_400 * MICROS_PER_SECOND
 )
-LATEST = (datetime.max.replace(tzinfo=dt_timezone.utc) - EPOCH) // MICROSECOND - (
+LATEST = (datetime.max.replace(tzinfo=dt_timezone.utc) - EPOCH) // _MICROSECOND - (
     86_400 * MICROS_PER_SECOND
 )
 
@@ -32,13 +32,13 @@ def to_micros(value: datetime) -> int:
     # Exact integer arithmetic: floats would lose microseconds at this magnitude.
     if value.tzinfo is not dt_timezone.utc and timezone.is_naive(value):
         value = timezone.make_aware(value)
-    return (value - EPOCH) // MICROSECOND
+    return (value - EPOCH) // _MICROSECOND
 
 
 def from_micros(micros: int, use_tz: bool) -> datetime:
     """The datetime ``micros`` after the epoch: aware in UTC when ``use_tz``,
     naive in the current time zone otherwise (as Django's ORM returns them)."""
-    value = EPOCH + micros * MICROSECOND
+    value = EPOCH + micros * _MICROSECOND
     return value if use_tz else timezone.make_naive(value)
 
 

@@ -60,12 +60,6 @@ def _ignored(token: str) -> None:
     )
 
 
-def _leave(request: HttpRequest) -> None:
-    # context.leave(), inline.
-    if context.serving.get() is request:
-        context.serving.set(None)
-
-
 class SessionMiddleware(DjangoSessionMiddleware):
     """Django's session middleware with scs_django's rules for cookies and writes.
 
@@ -114,7 +108,7 @@ class SessionMiddleware(DjangoSessionMiddleware):
             state.request = request
             if self.renews:
                 state.defer_renewal = True
-        context.serving.set(request)  # context.enter(), inline: every request
+        context.enter(request)
 
     def process_exception(
         self, request: HttpRequest, exception: Exception
@@ -141,7 +135,7 @@ class SessionMiddleware(DjangoSessionMiddleware):
             response = ajax.login_redirect_as_401(request, response)
         session = getattr(request, "session", None)
         if not isinstance(session, _MANAGED):
-            _leave(request)
+            context.leave(request)
             return super().process_response(request, response)  # type: ignore[arg-type]
         try:
             return self._finish(request, response, session)
@@ -159,8 +153,7 @@ class SessionMiddleware(DjangoSessionMiddleware):
         finally:
             # No cycle (request, session, state) left for the garbage collector.
             session.state.request = None
-            if context.serving.get() is request:  # context.leave(), inline
-                context.serving.set(None)
+            context.leave(request)
 
     def _finish(
         self, request: HttpRequest, response: HttpResponseBase, session: _Managed

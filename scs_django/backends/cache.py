@@ -99,10 +99,10 @@ def redis_sessions(
 
 
 # Native operations per (prefix, cap) of the configured alias: a redis-py
-# client is thread-safe
-# and django-redis shares its connection pools process-wide anyway, so one
-# object serves every request. Other caches get a cache object per thread, as
-# Django hands them out (a memcached client, for one, is not thread-safe).
+# client is thread-safe and django-redis shares its connection pools
+# process-wide anyway, so one object serves every request. Other caches get a
+# cache object per thread, as Django hands them out (a memcached client, for
+# one, is not thread-safe).
 _native: dict[tuple[str, int | None], RedisSessions] = {}
 
 

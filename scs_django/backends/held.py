@@ -8,13 +8,12 @@ started), from which every record it writes is made.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from datetime import timezone as dt_timezone
 from typing import Any
 
 from django.utils import timezone
 
 from .. import codec, conf, lifetime
-from ..lifetime import EARLIEST, EPOCH, LATEST, MICROS_PER_SECOND, MICROSECOND
+from ..lifetime import EARLIEST, LATEST, MICROS_PER_SECOND
 from ..metadata import client_of
 from ..users import user_id_of
 from .engine import Loaded, Record
@@ -141,19 +140,12 @@ class Held:
         data, created, absolute = envelope
         # A lowered ABSOLUTE_TIMEOUT applies to existing sessions; a raised one
         # never extends them.
-        capped = created + scs["ABSOLUTE_TIMEOUT"] * MICROS_PER_SECOND
-        if capped < absolute:
-            absolute = capped
+        absolute = lifetime.capped_absolute(created, absolute, scs["ABSOLUTE_TIMEOUT"])
         if not (EARLIEST <= created <= LATEST and EARLIEST <= absolute <= LATEST):
             raise OverflowError("a deadline no calendar holds")
         seen = loaded.last_seen
         seen_us = seen if isinstance(seen, int) else lifetime.to_micros(seen)
-        # lifetime.to_micros(), inline for the usual aware "now".
-        now_us = (
-            (now - EPOCH) // MICROSECOND
-            if now.tzinfo is dt_timezone.utc
-            else lifetime.to_micros(now)
-        )
+        now_us = lifetime.to_micros(now)
         end = absolute
         expiry = data.get("_session_expiry")
         if expiry is None:
