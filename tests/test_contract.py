@@ -14,6 +14,7 @@ transaction.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
@@ -510,6 +511,7 @@ def test_stored_key_is_the_sha256_of_the_token(session, engine):
     row = engine.stored.get(tokens.hash_token(token))
     assert row is not None
     assert row["key_hash"] == tokens.hash_token(token) == session.key_hash
+    assert row["key_hash"] == hashlib.sha256(token.encode("ascii")).hexdigest()
     assert len(row["key_hash"]) == 64
 
 

@@ -5,7 +5,6 @@ session is named (tokens and their hashes) and when it ends, read from the
 from __future__ import annotations
 
 from datetime import datetime
-from hashlib import sha256
 from typing import TYPE_CHECKING, Any
 
 from django.utils import timezone
@@ -80,7 +79,7 @@ class SessionAPI(RememberMe):
         if self._hash_of != key:
             # tokens.hash_token(), inline: this runs on every load.
             self._hash_of = key
-            self._hash = sha256(key.encode("ascii")).hexdigest()
+            self._hash = tokens.sha256(key.encode("ascii")).hexdigest()
         return self._hash
 
     @property
