@@ -23,6 +23,10 @@ the bare ``SELECT`` of a session row by its key hash, an ``UPDATE`` and an
 size, and prints each engine's read and write as a multiple of it, both for
 the whole request and for the session's share of it (the request less the
 same engine's "no session touched"). ``--no-floor`` leaves it out.
+
+Everything runs on CPU 0, the servers too (``--cpu`` picks another,
+``--cpu -1`` none): on a virtual machine a round trip between CPUs waits for
+a wake-up that costs more, and varies more, than the work being compared.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -355,6 +360,26 @@ def measure(
     return results
 
 
+def pin(cpu: int) -> None:
+    """Run this process, and the servers it starts after, on ``cpu`` alone.
+
+    On a virtual machine a round trip between two CPUs waits for the
+    hypervisor to wake the other one: 100 to 160 µs for a Redis GET on the
+    machine of docs/performance.rst, moving by tens of µs from one minute to
+    the next. On one CPU the same GET is a context switch, 43 µs, steady to
+    a µs, so the medians compare the work each engine does, client and
+    server side, rather than the wake-ups. Both engines run the same way.
+    """
+    if cpu < 0:
+        return
+    if not hasattr(os, "sched_setaffinity"):
+        sys.exit("--cpu needs os.sched_setaffinity (Linux); pass --cpu -1")
+    try:
+        os.sched_setaffinity(0, {cpu})
+    except OSError as exc:
+        sys.exit(f"cannot run on CPU {cpu}: {exc}; pass another --cpu, or -1")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--iterations", type=int, default=200)
@@ -401,7 +426,15 @@ def main() -> None:
         action="store_false",
         help="leave out the bare SELECT/UPDATE/INSERT and Redis GET/SET",
     )
+    parser.add_argument(
+        "--cpu",
+        type=int,
+        default=0,
+        help="run on this CPU only, with the servers this script starts "
+        "(default: 0; -1 to let the scheduler spread them)",
+    )
     args = parser.parse_args()
+    pin(args.cpu)
 
     from django.test.utils import override_settings
 
