@@ -11,6 +11,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from json.encoder import (  # type: ignore[attr-defined]
+    c_make_encoder,
+    encode_basestring_ascii,
+)
 from json.scanner import c_make_scanner  # type: ignore[attr-defined]
 from typing import Any, NamedTuple
 
@@ -54,26 +58,53 @@ def _json_loads(body: bytes) -> Any:
     return json.loads(text)
 
 
+# And it writes with json.dumps(obj, separators=(",", ":")), which builds a
+# JSONEncoder and then its C encoder on every call; this C encoder, made once
+# with the same options, gives the same text. No circular-reference markers:
+# a cycle ends in RecursionError instead of ValueError, refused all the same.
+def _make_encoder() -> Callable[[Any], bytes] | None:
+    if c_make_encoder is None:
+        return None
+    options = json.JSONEncoder(separators=(",", ":"))
+    encoder = c_make_encoder(
+        None,  # markers
+        options.default,
+        encode_basestring_ascii,
+        None,  # indent
+        options.key_separator,
+        options.item_separator,
+        options.sort_keys,
+        options.skipkeys,
+        options.allow_nan,
+    )
+
+    def dumps(obj: Any) -> bytes:
+        return "".join(encoder(obj, 0)).encode("latin-1")
+
+    return dumps
+
+
+_json_dumps = _make_encoder()
+
+
 def serializer_class() -> Any:
     """The ``SESSION_SERIALIZER`` class."""
     return import_string(settings.SESSION_SERIALIZER)
 
 
-# (serializer, its loads) made once and kept until the setting changes:
-# Django's serializers keep no state, and this sits on every read.
-_serializers: list[tuple[Any, Callable[[bytes], Any]]] = []
+# (dumps, loads) of the serializer, made once and kept until the setting
+# changes: Django's serializers keep no state, and this sits on every read.
+_serializers: list[tuple[Callable[[Any], bytes], Callable[[bytes], Any]]] = []
 
 
-def _serializer_pair() -> tuple[Any, Callable[[bytes], Any]]:
+def _serializer_pair() -> tuple[Callable[[Any], bytes], Callable[[bytes], Any]]:
     if not _serializers:
         serializer = serializer_class()()
-        loads = _json_loads if type(serializer) is JSONSerializer else serializer.loads
-        _serializers.append((serializer, loads))
+        if type(serializer) is JSONSerializer:
+            _serializers.append((_json_dumps or serializer.dumps, _json_loads))
+        else:
+            _serializers.append((serializer.dumps, serializer.loads))
     return _serializers[0]
-
-
-def _serializer() -> Any:
-    return _serializer_pair()[0]
 
 
 conf.reset_on_change(("SESSION_SERIALIZER",), _serializers.clear)
@@ -85,7 +116,8 @@ def encode(
     """Serialise ``data`` with its deadlines, sealed for the session stored
     under ``key_hash`` when encryption is on; refuses what cannot be stored."""
     try:
-        body: bytes = _serializer().dumps({"c": created, "a": absolute, "d": data})
+        dumps = _serializers[0][0] if _serializers else _serializer_pair()[0]
+        body = dumps({"c": created, "a": absolute, "d": data})
     except (TypeError, ValueError, RecursionError) as exc:
         raise SessionNotSerializable(
             f"The session cannot be encoded with {settings.SESSION_SERIALIZER}: "
