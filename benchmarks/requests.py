@@ -258,18 +258,19 @@ class Counter:
 
         from scs_django.backends import redis as scs_redis
 
-        real_direct_get = scs_redis.direct_get
+        real_direct = scs_redis.direct
 
-        def direct_get(pool: Any, key: str) -> Any:
-            # scs_django's read sends its GET on a pooled connection itself.
+        def direct(pool: Any, *command: Any) -> Any:
+            # scs_django sends a read's GET and a lone script's EVALSHA on a
+            # pooled connection itself.
             counter.redis_commands += 1
             counter.redis_trips += 1
-            return real_direct_get(pool, key)
+            return real_direct(pool, *command)
 
         self._patches = [
             mock.patch.object(redis.client.Redis, "execute_command", execute_command),
             mock.patch.object(redis.client.Pipeline, "execute", pipeline_execute),
-            mock.patch.object(scs_redis, "direct_get", direct_get),
+            mock.patch.object(scs_redis, "direct", direct),
         ]
         for patch in self._patches:
             patch.start()

@@ -302,8 +302,8 @@ def store_traffic(alias: str) -> Iterator[Traffic]:
         traffic.redis_mocks = [
             stack.enter_context(_counting(redis.client.Redis, "execute_command")),
             stack.enter_context(_counting(redis.client.Pipeline, "execute")),
-            # The read's GET, sent on a pooled connection directly.
-            stack.enter_context(_counting(scs_redis, "direct_get")),
+            # The read's GET and lone scripts, sent on a pooled connection.
+            stack.enter_context(_counting(scs_redis, "direct")),
         ]
         traffic.cache_mocks = [
             stack.enter_context(_counting(LocMemCache, name))

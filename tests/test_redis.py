@@ -1219,6 +1219,43 @@ def test_a_read_whose_direct_get_fails_goes_through_the_client(
 
 
 @on_cache_redis
+@pytest.mark.parametrize(
+    "fault",
+    [
+        redis.exceptions.ConnectionError("Connection reset by peer"),
+        redis.exceptions.TimeoutError("Timeout writing to socket"),
+        OSError("Broken pipe"),
+    ],
+    ids=["connection-error", "timeout", "os-error"],
+)
+def test_a_write_whose_direct_script_fails_to_send_goes_through_the_client(
+    engine, warm_scripts, client, fault, monkeypatch
+):
+    # The fault is injected before the EVALSHA leaves; the server, the script
+    # and the write through the client are real.
+    start_session(client)
+    sessions = redis_sessions()
+    assert sessions.direct
+    real_send = redis.connection.Connection.send_command
+    failed: list[Any] = []
+
+    def fails_once(connection, *args, **kwargs):
+        if args[0] == "EVALSHA" and not failed:
+            failed.append(connection._sock)
+            raise fault
+        return real_send(connection, *args, **kwargs)
+
+    monkeypatch.setattr(redis.connection.Connection, "send_command", fails_once)
+    with engine.traffic() as traffic:
+        assert client.get("/write/", {"value": "later"}).status_code == 200
+    assert failed and failed[0].fileno() == -1  # that connection was dropped
+    # The read's GET, the direct EVALSHA that failed, the client's EVALSHA.
+    assert traffic.redis_round_trips == 3
+    monkeypatch.undo()
+    assert client.get("/read/").json()["value"] == "later"
+
+
+@on_cache_redis
 def test_a_read_that_finds_another_type_under_the_key_is_no_session(engine, client):
     token = start_session(client)
     key = engine.stored.key(tokens.hash_token(token))

@@ -67,16 +67,17 @@ LOCK_MS = 5_000
 LOCK_WAIT_SECONDS = 10.0
 
 
-# What makes a direct GET try again through the client (see RedisSessions.read).
+# What makes a direct command go again through the client (RedisSessions.read).
 CONNECTION_TROUBLE = (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError)
 
 
-def direct_get(pool: Any, key: str) -> Any:
-    """``GET key`` on a connection of ``pool``: the connection is dropped
-    when it fails, and given back to the pool in any case."""
+def direct(pool: Any, *command: Any) -> Any:
+    """Send ``command`` on a connection of ``pool`` and return its raw reply:
+    the connection is dropped when it fails, and given back to the pool in
+    any case."""
     connection = pool.get_connection()
     try:
-        connection.send_command("GET", key)
+        connection.send_command(*command)
         return connection.read_response()
     except CONNECTION_TROUBLE:
         connection.disconnect()
@@ -158,10 +159,21 @@ class RedisSessions:
         """
         if self.direct:
             try:
-                return direct_get(self.client.connection_pool, key)
+                return direct(self.client.connection_pool, "GET", key)
             except CONNECTION_TROUBLE:
                 pass
         return self.client.get(key)
+
+    def command(self, *command: Any) -> Any:
+        """Send one command (a script's ``EVALSHA``) as :meth:`read` sends its
+        ``GET``, falling back to ``client.execute_command``: for commands
+        whose reply the client does not convert."""
+        if self.direct:
+            try:
+                return direct(self.client.connection_pool, *command)
+            except CONNECTION_TROUBLE:
+                pass
+        return self.client.execute_command(*command)
 
     def fetch(self, key_hash: str, now: datetime) -> Loaded | None:
         try:
@@ -252,6 +264,7 @@ class RedisSessions:
                 FORWARD_MS,
             ],
             self._index(record, new_hash or key_hash, now, drop=new_hash and key_hash),
+            send=self.command,
         )
         return UpdateOutcome(reply)
 
@@ -294,13 +307,14 @@ class RedisSessions:
 
     def unlock(self, key_hash: str, token: str) -> None:
         """Free the session's write lock if ``token`` still holds it."""
-        UNLOCK.run(self.client, [self.lock_key(key_hash)], [token])
+        UNLOCK.run(self.client, [self.lock_key(key_hash)], [token], send=self.command)
 
     def bump(self, key_hash: str, now: datetime, expiry: datetime) -> bool:
         result: int = BUMP.run(
             self.client,
             [self.session_key(key_hash)],
             [micros(now), self._ttl(expiry, now), times(micros(expiry), micros(now))],
+            send=self.command,
         )
         return result == 1
 
@@ -319,6 +333,7 @@ class RedisSessions:
                 self._ttl(record.expiry, now),
                 pack(record, client_metadata(record)),
             ],
+            send=self.command,
         )
 
     def mark(self, key_hash: str, version: int, seconds: int) -> None:
@@ -326,6 +341,7 @@ class RedisSessions:
             self.client,
             [self.session_key(key_hash)],
             [version, seconds * 1000, pending_marker(version)],
+            send=self.command,
         )
 
     def bury(self, key_hashes: Iterable[str], seconds: int) -> None:

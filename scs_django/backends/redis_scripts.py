@@ -161,19 +161,25 @@ class Script:
         keys: list[str],
         args: list[Any],
         extra: Callable[[Any], None] | None = None,
+        *,
+        send: Callable[..., Any] | None = None,
     ) -> Any:
-        """Run the script, then ``extra(pipeline)`` commands, in one round trip."""
+        """Run the script, then ``extra(pipeline)`` commands, in one round trip.
+
+        Alone, the script goes by ``send`` (default: ``client.execute_command``).
+        """
         if extra is None:
             # Alone, it needs no pipeline (which costs more to build than the
             # command itself).
+            execute = client.execute_command if send is None else send
             command = ("EVALSHA", self.sha, len(keys), *keys, *args)
             try:
-                return client.execute_command(*command)
+                return execute(*command)
             except ResponseError as exc:
                 if not missing_script(exc):
                     raise
             client.script_load(self.source)
-            return client.execute_command(*command)
+            return execute(*command)
 
         def build(pipe: Any) -> None:
             self.queue(pipe, keys, args)

@@ -40,6 +40,7 @@ from django.db.utils import load_backend
 from django.test.utils import override_settings
 
 from scs_django import codec, tokens
+from scs_django.backends import redis as scs_redis
 from scs_django.backends.redis_scripts import PUT
 from tests.factories import PASSWORD
 from tests.routers import current_database
@@ -476,6 +477,7 @@ def replies_lost(which: Callable[[tuple[Any, ...]], bool]) -> Iterator[list[Any]
     arrive in time: redis-py raises ``TimeoutError`` as it does when the
     socket times out. Yields the commands whose replies were lost."""
     execute_command = redis.client.Redis.execute_command
+    direct = scs_redis.direct
     lost: list[Any] = []
 
     def late(self: Any, *args: Any, **options: Any) -> Any:
@@ -485,7 +487,19 @@ def replies_lost(which: Callable[[tuple[Any, ...]], bool]) -> Iterator[list[Any]
             raise redis.exceptions.TimeoutError("Timeout reading from socket")
         return reply
 
-    with mock.patch.object(redis.client.Redis, "execute_command", late):
+    def late_direct(pool: Any, *command: Any) -> Any:
+        # A lone script goes on a pooled connection itself (and, when that
+        # fails, through execute_command above).
+        reply = direct(pool, *command)
+        if which(command):
+            lost.append(command[:2])
+            raise redis.exceptions.TimeoutError("Timeout reading from socket")
+        return reply
+
+    with (
+        mock.patch.object(redis.client.Redis, "execute_command", late),
+        mock.patch.object(scs_redis, "direct", late_direct),
+    ):
         yield lost
 
 
@@ -550,9 +564,12 @@ def test_a_write_in_a_rolled_back_transaction_is_never_served(wsgi, engine, live
 
 def redis_commands(traffic: Any) -> list[str]:
     """The Redis commands a block sent, pipelines as "PIPELINE"."""
-    command, pipeline, direct_get = traffic.redis_mocks
-    names = [str(call.args[1]).upper() for call in command.call_args_list]
-    return names + ["GET"] * direct_get.call_count + ["PIPELINE"] * pipeline.call_count
+    command, pipeline, direct = traffic.redis_mocks
+    names = [
+        str(call.args[1]).upper()
+        for call in command.call_args_list + direct.call_args_list
+    ]
+    return names + ["PIPELINE"] * pipeline.call_count
 
 
 @pytest.mark.parametrize(
