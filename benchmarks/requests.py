@@ -73,6 +73,7 @@ REQUESTS = [
     "no session touched",
     "read existing",
     "write existing",
+    "write, signed in",
     "create",
     "login (renew)",
     "read, idle timeout on",
@@ -211,6 +212,11 @@ def scenario(
         if request in ("no session touched", "read existing", "write existing"):
             if "cookie" not in state:
                 state["cookie"] = driver.new_session()
+        elif request == "write, signed in":
+            if "cookie" not in state:
+                state["cookie"] = driver.cookie(
+                    driver("login", driver.new_session())[0]
+                )
         elif request == "read, idle timeout on":
             state["cookie"] = driver.new_session()
         elif request == "login (renew)":
@@ -220,6 +226,7 @@ def scenario(
         "no session touched": "untouched",
         "read existing": "read",
         "write existing": "write",
+        "write, signed in": "write",
         "create": "write",
         "login (renew)": "login",
         "read, idle timeout on": "read",

@@ -26,6 +26,7 @@ import redis
 import time_machine
 from asgiref.sync import async_to_sync
 from django.conf import settings as django_settings
+from django.contrib.auth import SESSION_KEY
 from django.core.cache import caches
 from django.test import AsyncClient, Client
 
@@ -165,6 +166,9 @@ def request_case(client, user, settings, clock, case):
         return lambda: client.get("/read/")
     if case == "write":
         return lambda: client.get("/write/", {"value": "changed"})
+    if case == "signed-in-write":
+        login(client, user)
+        return lambda: client.get("/write/", {"value": "changed"})
     assert case == "login"
     return lambda: login(client, user)
 
@@ -174,6 +178,8 @@ CACHE_REDIS_REQUESTS = {
     "untouched": (0, []),
     "read": (1, ["GET"]),
     "write": (2, ["GET", "EVALSHA"]),
+    # The user's index already holds the session at its deadline: left alone.
+    "signed-in-write": (2, ["GET", "EVALSHA"]),
     "create": (1, ["SET"]),
     # Read, then one pipeline: the renaming script and the user's index (the
     # new member added before the old one goes, so a listing sees one of them).
@@ -701,6 +707,70 @@ def test_user_sessions_lists_live_sessions_and_prunes_dead_ones(engine, user_fac
     assert [i.key_hash for i in listed] == [watch]
     assert index_members(engine, user) == {watch}  # ...on listing
     assert len(engine.store_class.user_sessions(other.pk)) == 1
+
+
+def index_scores(engine, user):
+    key = redis_sessions().user_key(user.pk)
+    return {
+        m.decode(): int(v)
+        for m, v in engine.redis().zrange(key, 0, -1, withscores=True)
+    }
+
+
+@on_cache_redis
+def test_a_signed_in_write_leaves_the_index_that_still_lists_and_revokes_it(
+    engine, user_factory
+):
+    user = user_factory()
+    device = Client()
+    login(device, user)
+    key_hash = tokens.hash_token(device.cookies[COOKIE].value)
+    linked = index_scores(engine, user)
+    assert set(linked) == {key_hash}
+    for value in ("one", "two", "three"):
+        assert device.get("/write/", {"value": value}).status_code == 200
+    assert index_scores(engine, user) == linked
+    assert [i.key_hash for i in engine.store_class.user_sessions(user.pk)] == [key_hash]
+    assert engine.store_class.revoke_user(user.pk) == 1
+    assert device.get("/read/").json()["user"] is None
+
+
+@on_cache_redis
+def test_a_write_that_changes_the_user_links_the_session_to_the_new_one(
+    engine, user_factory
+):
+    # Without a login (no renewal): the index of the new user must list it.
+    user, other = user_factory(), user_factory()
+    device = Client()
+    login(device, user)
+    token = device.cookies[COOKIE].value
+    session = engine.store_class(token)
+    session[SESSION_KEY] = str(other.pk)
+    session.save()
+    key_hash = tokens.hash_token(token)
+    assert set(index_scores(engine, other)) == {key_hash}
+    assert engine.store_class.revoke_user(other.pk) == 1
+    assert engine.store_class(token).load() == {}
+
+
+@on_cache_redis
+def test_a_write_under_a_lowered_absolute_timeout_moves_the_index_score(
+    engine, user_factory, settings
+):
+    user = user_factory()
+    with time_machine.travel("2026-03-01 12:00:00+00:00", tick=False) as clock:
+        device = Client()
+        login(device, user)
+        key_hash = tokens.hash_token(device.cookies[COOKIE].value)
+        before = index_scores(engine, user)[key_hash]
+        settings.SCS = {"ABSOLUTE_TIMEOUT": 600}
+        clock.shift(60)
+        assert device.get("/write/", {"value": "capped"}).status_code == 200
+        after = index_scores(engine, user)[key_hash]
+        stored = engine.store_class(device.cookies[COOKIE].value)
+        stored.load()
+        assert after == int(stored.absolute_expiry.timestamp() * 1000)
+    assert after < before
 
 
 @on_cache_redis

@@ -41,6 +41,10 @@ class Record(NamedTuple):
     # creation and renewal.
     ip: str | None = None
     user_agent: str = ""
+    # The store already links this session to user_id with this absolute
+    # deadline: it was read so, and this request changed neither. An engine
+    # that keeps a per-user index may leave the index as it is.
+    linked: bool = False
 
 
 class Loaded(NamedTuple):

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.contrib.auth import SESSION_KEY
 from django.utils import timezone
 
 from .. import codec, conf, lifetime
@@ -90,6 +91,9 @@ class Held:
     version: int | None = None
     stored_payload: bytes | None = None
     stored_hash = ""  # the hash stored_payload is sealed for
+    # (user id as stored in the data, absolute deadline) of the session as
+    # read: a write that keeps both needs no new link to the user (Record.linked).
+    _linked_as: tuple[Any, int] | None = None
 
     @property
     def created_at(self) -> datetime | None:
@@ -128,6 +132,7 @@ class Held:
         self._created = created = lifetime.to_micros(now)
         self._absolute = created + conf.get("ABSOLUTE_TIMEOUT") * MICROS_PER_SECOND
         self._seen = now
+        self._linked_as = None
 
     def take(
         self, envelope: codec.Envelope, loaded: Loaded, now: datetime, key_hash: str
@@ -160,6 +165,8 @@ class Held:
         if now_us >= end:
             return False
         self._created, self._absolute, self._seen = created, absolute, seen
+        # The deadline as stored, before any capping: a lowered cap is a new one.
+        self._linked_as = (data.get(SESSION_KEY), envelope.absolute)
         self.version = loaded.version
         self.stored_payload = bytes(loaded.payload)
         self.stored_hash = key_hash
@@ -173,6 +180,7 @@ class Held:
         self, envelope: codec.Envelope, latest: Loaded, key_hash: str
     ) -> None:
         """Hold the lifetime and version another request stored (to merge)."""
+        self._linked_as = None  # (a merged write links again)
         self._created = envelope.created
         self._absolute = lifetime.capped_absolute(
             envelope.created, envelope.absolute, conf.get("ABSOLUTE_TIMEOUT")
@@ -248,12 +256,14 @@ class Held:
             user_id=user_id_of(data),
             ip=client[0],
             user_agent=client[1],
+            linked=self._linked_as == (data.get(SESSION_KEY), absolute),
         )
 
     def saved(self, record: Record, key_hash: str) -> None:
         """Hold what was just written under ``key_hash``."""
         self.last_seen = record.last_seen
         self.needs_touch = False
+        self._linked_as = None  # (a second write in the request links again)
         self.version = record.version
         self.stored_payload = record.payload
         self.stored_hash = key_hash

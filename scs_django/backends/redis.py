@@ -263,7 +263,13 @@ class RedisSessions:
                 new_hash or "",
                 FORWARD_MS,
             ],
-            self._index(record, new_hash or key_hash, now, drop=new_hash and key_hash),
+            # A write that keeps the session's user and absolute deadline finds
+            # the index as the write that linked them left it: the script alone.
+            None
+            if record.linked and new_hash is None
+            else self._index(
+                record, new_hash or key_hash, now, drop=new_hash and key_hash
+            ),
             send=self.command,
         )
         return UpdateOutcome(reply)
