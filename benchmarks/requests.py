@@ -72,6 +72,7 @@ PAYLOAD = {"bytes": 0}
 REQUESTS = [
     "no session touched",
     "read existing",
+    "read, signed in",
     "write existing",
     "write, signed in",
     "create",
@@ -141,6 +142,10 @@ def _views() -> list[Any]:
     def read(request: Any) -> Any:
         return HttpResponse(str(request.session.get("cart")))
 
+    def read_user(request: Any) -> Any:
+        # What most pages of a site do: the user, then the session.
+        return HttpResponse(f"{request.user.pk} {request.session.get('cart')}")
+
     def write(request: Any) -> Any:
         if PAYLOAD["bytes"] and "filler" not in request.session:
             request.session["filler"] = "x" * PAYLOAD["bytes"]
@@ -155,6 +160,7 @@ def _views() -> list[Any]:
     return [
         path("untouched", untouched),
         path("read", read),
+        path("read-user", read_user),
         path("write", write),
         path("login", do_login),
     ]
@@ -212,7 +218,7 @@ def scenario(
         if request in ("no session touched", "read existing", "write existing"):
             if "cookie" not in state:
                 state["cookie"] = driver.new_session()
-        elif request == "write, signed in":
+        elif request in ("write, signed in", "read, signed in"):
             if "cookie" not in state:
                 state["cookie"] = driver.cookie(
                     driver("login", driver.new_session())[0]
@@ -225,6 +231,7 @@ def scenario(
     paths = {
         "no session touched": "untouched",
         "read existing": "read",
+        "read, signed in": "read-user",
         "write existing": "write",
         "write, signed in": "write",
         "create": "write",
