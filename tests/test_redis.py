@@ -1248,19 +1248,38 @@ def test_a_lock_held_too_long_makes_the_store_unavailable(engine, monkeypatch):
         ops.lock(store.key_hash)
 
 
-# -- the read's direct GET ----------------------------------------------------------
+# -- commands sent on a pooled connection directly -----------------------------------
 
-
-@on_cache_redis
-@pytest.mark.parametrize(
+# What the connection of a direct command may raise (the client's fallback follows).
+connection_faults = pytest.mark.parametrize(
     "fault",
     [
         redis.exceptions.ConnectionError("Connection reset by peer"),
-        redis.exceptions.TimeoutError("Timeout reading from socket"),
+        redis.exceptions.TimeoutError("Timeout on socket"),
         OSError("Broken pipe"),
     ],
     ids=["connection-error", "timeout", "os-error"],
 )
+
+
+def fail_once(monkeypatch, method, fault, when=lambda args: True):
+    """Make ``Connection.<method>`` raise ``fault`` the first time ``when``
+    holds for its arguments; the list it returns gets the failed socket."""
+    real = getattr(redis.connection.Connection, method)
+    failed: list[Any] = []
+
+    def failing(connection, *args, **kwargs):
+        if not failed and when(args):
+            failed.append(connection._sock)
+            raise fault
+        return real(connection, *args, **kwargs)
+
+    monkeypatch.setattr(redis.connection.Connection, method, failing)
+    return failed
+
+
+@on_cache_redis
+@connection_faults
 def test_a_read_whose_direct_get_fails_goes_through_the_client(
     engine, client, fault, monkeypatch
 ):
@@ -1268,16 +1287,7 @@ def test_a_read_whose_direct_get_fails_goes_through_the_client(
     start_session(client)
     sessions = redis_sessions()
     assert sessions.direct
-    real_read = redis.connection.Connection.read_response
-    failed: list[Any] = []
-
-    def fails_once(connection, *args, **kwargs):
-        if not failed:
-            failed.append(connection._sock)
-            raise fault
-        return real_read(connection, *args, **kwargs)
-
-    monkeypatch.setattr(redis.connection.Connection, "read_response", fails_once)
+    failed = fail_once(monkeypatch, "read_response", fault)
     with engine.traffic() as traffic:
         assert client.get("/read/").json()["value"] == "cart"
     # The failed connection was dropped: no connection still holds its socket.
@@ -1289,15 +1299,7 @@ def test_a_read_whose_direct_get_fails_goes_through_the_client(
 
 
 @on_cache_redis
-@pytest.mark.parametrize(
-    "fault",
-    [
-        redis.exceptions.ConnectionError("Connection reset by peer"),
-        redis.exceptions.TimeoutError("Timeout writing to socket"),
-        OSError("Broken pipe"),
-    ],
-    ids=["connection-error", "timeout", "os-error"],
-)
+@connection_faults
 def test_a_write_whose_direct_script_fails_to_send_goes_through_the_client(
     engine, warm_scripts, client, fault, monkeypatch
 ):
@@ -1306,16 +1308,9 @@ def test_a_write_whose_direct_script_fails_to_send_goes_through_the_client(
     start_session(client)
     sessions = redis_sessions()
     assert sessions.direct
-    real_send = redis.connection.Connection.send_command
-    failed: list[Any] = []
-
-    def fails_once(connection, *args, **kwargs):
-        if args[0] == "EVALSHA" and not failed:
-            failed.append(connection._sock)
-            raise fault
-        return real_send(connection, *args, **kwargs)
-
-    monkeypatch.setattr(redis.connection.Connection, "send_command", fails_once)
+    failed = fail_once(
+        monkeypatch, "send_command", fault, when=lambda args: args[0] == "EVALSHA"
+    )
     with engine.traffic() as traffic:
         assert client.get("/write/", {"value": "later"}).status_code == 200
     assert failed and failed[0].fileno() == -1  # that connection was dropped
