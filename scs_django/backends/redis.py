@@ -67,7 +67,7 @@ LOCK_MS = 5_000
 LOCK_WAIT_SECONDS = 10.0
 
 
-# What makes a direct command go again through the client (RedisSessions.read).
+# What sends a direct command again through the client (RedisSessions.read, .command).
 CONNECTION_TROUBLE = (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError)
 
 
