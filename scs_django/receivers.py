@@ -7,7 +7,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.signals import user_logged_in
-from django.db.models.signals import post_delete, post_init, post_save
+from django.db.models.signals import post_delete, post_save, pre_save
 from django.dispatch import receiver
 
 from . import conf, context, sessions
@@ -17,10 +17,10 @@ from .backends.db import SessionStore as DatabaseStore
 
 logger = logging.getLogger("scs_django")
 
-# The user fields whose change ends sessions, and where their values as last
-# loaded or saved are kept on the instance.
+# The user fields whose change ends sessions, and where their stored values
+# are kept on the instance between pre_save and post_save.
 _WATCHED = ("password", "is_active")
-_SEEN = "_scs_django_seen"
+_STORED = "_scs_django_stored"
 
 
 @receiver(user_logged_in, dispatch_uid="scs_django.renew_on_login")
@@ -58,50 +58,59 @@ def _end_sessions(user: Any, keep: Any = None) -> None:
 
 
 @receiver(
-    post_init, sender=settings.AUTH_USER_MODEL, dispatch_uid="scs_django.user_seen"
+    pre_save, sender=settings.AUTH_USER_MODEL, dispatch_uid="scs_django.user_saving"
 )
-def remember_user_state(sender: Any, instance: Any, **kwargs: Any) -> None:
-    """Keep the loaded password hash and active flag, to tell a change at save."""
+def read_stored_user_state(
+    sender: Any,
+    instance: Any,
+    raw: bool = False,
+    using: str | None = None,
+    update_fields: Any = None,
+    **kwargs: Any,
+) -> None:
+    """Before a stored user is saved: read the password hash and active flag
+    it has in the database, to tell a change at ``post_save``.
+
+    One query, and only for a save that writes one of them (not the
+    ``last_login`` update of every login). Read here rather than kept from
+    when the user was loaded: loading a user, which every signed-in request
+    does, then costs nothing more than it costs without scs_django.
+    """
     state = instance.__dict__
-    state[_SEEN] = {name: state[name] for name in _WATCHED if name in state}
+    state.pop(_STORED, None)
+    if raw or instance._state.adding or instance.pk is None:
+        return
+    watched = [
+        name
+        for name in _WATCHED
+        if name in state and (update_fields is None or name in update_fields)
+    ]
+    if watched:
+        manager = sender._base_manager.db_manager(using)
+        state[_STORED] = manager.filter(pk=instance.pk).values(*watched).first()
 
 
 @receiver(
     post_save, sender=settings.AUTH_USER_MODEL, dispatch_uid="scs_django.user_saved"
 )
 def end_sessions_on_user_change(
-    sender: Any,
-    instance: Any,
-    created: bool,
-    raw: bool = False,
-    update_fields: Any = None,
-    **kwargs: Any,
+    sender: Any, instance: Any, created: bool, raw: bool = False, **kwargs: Any
 ) -> None:
     """Deactivated: end all of the user's sessions. New password hash
     (``SCS["REVOKE_ON_PASSWORD_CHANGE"]``): end all but the current request's.
 
     Django has no password-changed signal, so the saved hash is compared with
-    the one loaded. The session making the change is kept: it is the one
-    ``update_session_auth_hash()`` renews right after, and a model signal has
-    no request, so the middleware's record of it (``scs_django.context``) says
-    which one it is.
+    the one stored before the save. The session making the change is kept: it
+    is the one ``update_session_auth_hash()`` renews right after, and a model
+    signal has no request, so the middleware's record of it
+    (``scs_django.context``) says which one it is.
     """
-    state = instance.__dict__
-    seen = state.get(_SEEN, {})
-    saved = [
-        name
-        for name in _WATCHED
-        if name in state and (update_fields is None or name in update_fields)
-    ]
-    changed = {name for name in saved if name in seen and state[name] != seen[name]}
-    # Loaded without the password (only()/defer()): set_password() marks it.
-    if "password" in saved and "password" not in seen:
-        if getattr(instance, "_password", None) is not None:
-            changed.add("password")
-    # A new dict: a copy.copy() of the instance must not share this one.
-    state[_SEEN] = {**seen, **{name: state[name] for name in saved}}
-    if created or raw:
+    stored = instance.__dict__.pop(_STORED, None)
+    if created or raw or not stored:
         return
+    changed = {
+        name for name, value in stored.items() if getattr(instance, name) != value
+    }
     if "is_active" in changed and not instance.is_active:
         _end_sessions(instance)
     elif "password" in changed and conf.get("REVOKE_ON_PASSWORD_CHANGE"):

@@ -3,6 +3,9 @@ or deleted; the session that changed the password stays."""
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.db import connections
+from django.db.models.signals import post_init
+from django.test.utils import CaptureQueriesContext
 
 from scs_django.models import Session
 from scs_django.signals import session_revoked
@@ -146,3 +149,35 @@ def test_deleting_a_user_ends_their_sessions(db_alias, user_factory):
     assert not is_live(first) and not is_live(second)
     assert user_of(first) is None
     assert is_live(unrelated)
+
+
+def test_loading_a_user_runs_nothing_of_scs_django():
+    # Every signed-in request loads its user: no receiver of ours runs then.
+    assert not post_init.has_listeners(get_user_model())
+
+
+def test_only_a_save_that_writes_a_watched_field_reads_the_stored_row(
+    db_alias, user_factory
+):
+    user = user_factory()
+    with CaptureQueriesContext(connections[db_alias]) as login_update:
+        user.save(update_fields=["last_login"])  # what every login does
+    assert len(login_update) == 1
+    with CaptureQueriesContext(connections[db_alias]) as full_save:
+        user.first_name = "Ada"
+        user.save()
+    # The stored password hash and active flag, then the UPDATE.
+    assert [q["sql"].split()[0] for q in full_save] == ["SELECT", "UPDATE"]
+
+
+def test_a_password_changed_by_another_instance_is_seen(db_alias, user_factory):
+    user = user_factory()
+    device = logged_in(user)
+    stale = get_user_model().objects.get(pk=user.pk)
+    fresh = get_user_model().objects.get(pk=user.pk)
+    fresh.first_name = "Ada"
+    fresh.save()
+    assert is_live(device)
+    stale.set_password(NEW_PASSWORD)
+    stale.save()
+    assert not is_live(device)
