@@ -24,9 +24,10 @@ size, and prints each engine's read and write as a multiple of it, both for
 the whole request and for the session's share of it (the request less the
 same engine's "no session touched"). ``--no-floor`` leaves it out.
 
-Everything runs on CPU 0, the servers too (``--cpu`` picks another,
-``--cpu -1`` none): on a virtual machine a round trip between CPUs waits for
-a wake-up that costs more, and varies more, than the work being compared.
+Everything runs on one CPU, the servers too (the first this process may
+use; ``--cpu`` picks another, ``--cpu -1`` none): on a virtual machine a
+round trip between CPUs waits for a wake-up that costs more, and varies
+more, than the work being compared.
 """
 
 from __future__ import annotations
@@ -375,8 +376,9 @@ def measure(
     return results
 
 
-def pin(cpu: int) -> None:
-    """Run this process, and the servers it starts after, on ``cpu`` alone.
+def pin(cpu: int | None) -> None:
+    """Run this process, and the servers it starts after, on ``cpu`` alone
+    (None: the first CPU it may run on; negative: leave it to the scheduler).
 
     On a virtual machine a round trip between two CPUs waits for the
     hypervisor to wake the other one: 100 to 160 µs for a Redis GET on the
@@ -385,10 +387,14 @@ def pin(cpu: int) -> None:
     a µs, so the medians compare the work each engine does, client and
     server side, rather than the wake-ups. Both engines run the same way.
     """
-    if cpu < 0:
+    if cpu is not None and cpu < 0:
         return
     if not hasattr(os, "sched_setaffinity"):
+        if cpu is None:
+            return  # not Linux: nothing to pin with
         sys.exit("--cpu needs os.sched_setaffinity (Linux); pass --cpu -1")
+    if cpu is None:
+        cpu = min(os.sched_getaffinity(0))
     try:
         os.sched_setaffinity(0, {cpu})
     except OSError as exc:
@@ -444,9 +450,9 @@ def main() -> None:
     parser.add_argument(
         "--cpu",
         type=int,
-        default=0,
         help="run on this CPU only, with the servers this script starts "
-        "(default: 0; -1 to let the scheduler spread them)",
+        "(default: the first this process may use; -1 to let the scheduler "
+        "spread them)",
     )
     args = parser.parse_args()
     pin(args.cpu)
