@@ -77,9 +77,7 @@ class SessionAPI(RememberMe):
         if key is None:
             return None
         if self._hash_of != key:
-            # tokens.hash_token(), inline: this runs on every load.
-            self._hash_of = key
-            self._hash = tokens.sha256(key.encode("ascii")).hexdigest()
+            self._hash_of, self._hash = key, tokens.hash_token(key)
         return self._hash
 
     @property
