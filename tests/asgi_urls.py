@@ -12,6 +12,7 @@ urlpatterns = [
     path("asgi/login/", asgi_views.async_login),
     path("asgi/logout/", asgi_views.async_logout),
     path("asgi/cycle/", asgi_views.async_cycle),
+    path("asgi/connections/", asgi_views.async_connections),
     path("sync/write/", asgi_views.sync_write),
     path("sync/login/", asgi_views.sync_login),
     path("account/sessions/", include("scs_django.urls")),

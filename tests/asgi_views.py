@@ -7,9 +7,17 @@ views do the same through the sync API, to compare what each path stores.
 The login views are exempt from CSRF: the test posts from no form.
 """
 
+import gc
+
+from asgiref.sync import sync_to_async
 from django.contrib.auth import aauthenticate, alogin, alogout, authenticate, login
+from django.db import router
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.http import HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
+
+from scs_django.backends import db_sql
+from scs_django.models import Session
 
 
 async def async_write(request):
@@ -75,3 +83,22 @@ def sync_login(request):
         return HttpResponse("wrong credentials", status=403)
     login(request, user)
     return JsonResponse({"user": user.pk})
+
+
+# The db engine's statements first seen by async_connections, per alias.
+_first_statements = {}
+
+
+def _connections_now():
+    alias = router.db_for_read(Session)
+    found = db_sql.statements(Session, alias)
+    first = _first_statements.setdefault(alias, found)
+    gc.collect()
+    wrappers = sum(isinstance(o, BaseDatabaseWrapper) for o in gc.get_objects())
+    return {"same_statements": found is first, "wrappers": wrappers}
+
+
+async def async_connections(request):
+    """Whether this request's db engine statements are those an earlier
+    request saw, and how many connection wrappers the process holds."""
+    return JsonResponse(await sync_to_async(_connections_now)())

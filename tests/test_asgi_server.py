@@ -195,6 +195,26 @@ def test_async_and_sync_paths_store_the_same_fields(
     )
 
 
+@pytest.mark.parametrize(
+    "engine", ["db-postgresql", "db-sqlite", "db-mariadb"], indirect=True
+)
+def test_async_requests_share_the_statements_and_leave_no_connection_behind(
+    engine, servers
+):
+    # Django makes a connection wrapper per ASGI request. Statements written
+    # per wrapper were written again on every request, and on SQLite and
+    # MariaDB (whose datetime converters are the wrapper's methods) kept each
+    # request's wrapper alive for good.
+    server = servers(engine.id)
+    token = first_visit(server, "/asgi/write/")
+    before = server.get("/asgi/connections/").json()
+    for _ in range(40):
+        assert server.get("/asgi/read/", token).json()["value"] == "cart"
+    after = server.get("/asgi/connections/").json()
+    assert after["wrappers"] <= before["wrappers"] + 2, (before, after)
+    assert after["same_statements"] is True
+
+
 def test_cookie_engine_under_uvicorn_renews_at_login_and_clears_at_logout(
     user_factory, servers
 ):

@@ -1,7 +1,7 @@
 """The db engine's plain-SQL statements against the ORM's.
 
 scs_django.backends.db reads, writes, touches, creates and renames a session
-with statements written once per connection wrapper and model
+with statements written once per database alias and model
 (scs_django.backends.db_sql), and goes through the ORM for everything else,
 and for any of those statements that cannot be written. These check, on
 PostgreSQL, MariaDB and SQLite, that each statement leaves the database as
@@ -9,7 +9,10 @@ the ORM's equivalent leaves it (compared as the driver returns the row,
 without Django's converters) and returns what the ORM would have returned.
 """
 
+import contextlib
+import gc
 import threading
+import weakref
 from datetime import timedelta
 from unittest import mock
 
@@ -298,7 +301,13 @@ def test_a_read_is_one_logged_statement_seen_by_execute_wrappers(db_alias):
 WRITERS = ("write_read", "write_write", "write_touch", "write_insert", "write_rename")
 
 
-def test_written_once_per_connection_and_model(db_alias, user_factory):
+def written_on(alias):
+    """The statements written for the database ``alias``, by model."""
+    settings_dict = connections[alias].settings_dict
+    return db_sql._statements[alias, id(settings_dict)][1]
+
+
+def test_written_once_per_database_and_model(db_alias, user_factory):
     stored()
     user_id = user_factory().pk
     store = db.SessionStore()
@@ -319,50 +328,131 @@ def test_written_once_per_connection_and_model(db_alias, user_factory):
             patch.stop()
     for writer in writers:
         writer.assert_called_once_with(Session, connections[db_alias])
-    assert set(db_sql._statements[connections[db_alias]]) == {Session}
+    assert set(written_on(db_alias)) == {Session}
 
 
 @pytest.mark.django_db(databases="__all__", transaction=True)
-def test_each_thread_writes_for_and_reads_on_its_own_connection(db_alias):
+def test_threads_read_on_their_own_connections_with_the_statements_written_once(
+    db_alias,
+):
+    # Django makes a connection wrapper per thread (and under ASGI, per
+    # request): writing the statements again for each would cost a request
+    # what they save.
     stored()
     main = connections[db_alias]
-    db.SessionStore()._fetch(KEY, timezone.now())  # written on main's connection
-    both_running = threading.Barrier(2, timeout=10)
-    seen = {}
-    errors = []
+    with mock.patch.object(db_sql, "write_read", wraps=db_sql.write_read) as writer:
+        db.SessionStore()._fetch(KEY, timezone.now())  # written on main's connection
+        both_running = threading.Barrier(2, timeout=10)
+        seen = {}
+        errors = []
 
-    def read(name):
-        try:
-            connection = connections[db_alias]
-            had_entry = connection in db_sql._statements
-            both_running.wait()  # so the two connections exist at the same time
-            with CaptureQueriesContext(connection) as ctx:
-                loaded = db.SessionStore()._fetch(KEY, timezone.now())
-            written = db_sql._statements[connection][Session]
-            seen[name] = (connection, had_entry, loaded, len(ctx.captured_queries))
-            seen[name] += (written,)
-        except Exception as exc:  # reported below, with the thread's traceback
-            errors.append(exc)
-        finally:
-            connections.close_all()
+        def read(name):
+            try:
+                connection = connections[db_alias]
+                both_running.wait()  # so the two connections exist at the same time
+                with CaptureQueriesContext(connection) as ctx:
+                    loaded = db.SessionStore()._fetch(KEY, timezone.now())
+                seen[name] = (connection, loaded, len(ctx.captured_queries))
+            except Exception as exc:  # reported below, with the thread's traceback
+                errors.append(exc)
+            finally:
+                connections.close_all()
 
-    with CaptureQueriesContext(main) as on_main:
-        threads = [threading.Thread(target=read, args=(n,)) for n in "ab"]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(20)
+        with CaptureQueriesContext(main) as on_main:
+            threads = [threading.Thread(target=read, args=(n,)) for n in "ab"]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(20)
     assert not errors, errors
-    (conn_a, had_a, loaded_a, count_a, written_a) = seen["a"]
-    (conn_b, had_b, loaded_b, count_b, written_b) = seen["b"]
-    on_main_written = db_sql._statements[main][Session]
+    (conn_a, loaded_a, count_a) = seen["a"]
+    (conn_b, loaded_b, count_b) = seen["b"]
     assert len({id(main), id(conn_a), id(conn_b)}) == 3
-    assert not had_a and not had_b  # nothing inherited from another thread
-    assert written_a is not written_b and written_a is not on_main_written
-    assert written_a.read.sql == written_b.read.sql == on_main_written.read.sql
+    writer.assert_called_once_with(Session, main)
     assert loaded_a == loaded_b and loaded_a is not None and loaded_a.version == 7
-    assert count_a == count_b == 1
+    assert count_a == count_b == 1  # each on its own connection
     assert on_main.captured_queries == []
+
+
+@contextlib.contextmanager
+def another_wrapper(alias, settings_dict=None):
+    """``connections[alias]`` is a new connection wrapper inside the block, as
+    in another thread or another ASGI request (with other settings when
+    given); yields a weak reference to it."""
+    main = connections[alias]
+    if settings_dict is None:
+        other = connections.create_connection(alias)
+    else:
+        other = type(main)(settings_dict, alias)
+    connections[alias] = other
+    try:
+        yield weakref.ref(other)
+    finally:
+        connections[alias] = main
+        other.close()
+        del other
+
+
+@pytest.mark.django_db(databases="__all__", transaction=True)
+def test_the_statements_keep_no_connection_wrapper_alive(db_alias):
+    # SQLite's and MySQL's datetime converters are methods of the wrapper's
+    # operations: kept as such, every ASGI request's wrapper would live on.
+    stored()
+    with another_wrapper(db_alias) as wrapper:
+        now = timezone.now()
+        loaded = db.SessionStore()._fetch(KEY, now)
+        assert loaded == orm_read(KEY, now)
+    gc.collect()
+    assert wrapper() is None
+    assert set(written_on(db_alias)) == {Session}  # still there, for the next
+
+
+@pytest.mark.django_db(databases="__all__", transaction=True)
+def test_a_read_converts_on_the_connection_it_runs_on(db_alias, settings):
+    stored()
+    with another_wrapper(db_alias):
+        statements(db_alias)  # written on a wrapper gone by the read
+    gc.collect()
+    now = timezone.now()
+    loaded = db.SessionStore()._fetch(KEY, now)
+    assert loaded == orm_read(KEY, now)
+    assert timezone.is_aware(loaded.last_seen)
+
+
+def test_a_backend_converter_is_called_on_the_operations_it_is_given():
+    class Operations:
+        def convert(self, value, expression, connection):
+            return self, value, expression, connection
+
+    class Wrapper:
+        def __init__(self):
+            self.ops = Operations()
+
+        def convert(self, value, expression, connection):
+            return self, value
+
+    written, reading = Wrapper(), Wrapper()
+    on_ops = db_sql._portable(written.ops.convert, written)
+    assert on_ops(1, "col", reading) == (reading.ops, 1, "col", reading)
+    on_wrapper = db_sql._portable(written.convert, written)
+    assert on_wrapper(2, "col", reading) == (reading, 2)
+
+    def plain(value, expression, connection):
+        return value
+
+    assert db_sql._portable(plain, written) is plain
+    field_method = Session._meta.get_field("data").get_db_prep_value
+    assert db_sql._portable(field_method, written) is field_method
+
+
+@pytest.mark.django_db(databases="__all__", transaction=True)
+def test_other_settings_for_an_alias_get_statements_of_their_own(db_alias):
+    written = statements(db_alias)
+    settings_dict = {**connections[db_alias].settings_dict}
+    with another_wrapper(db_alias, settings_dict):
+        assert statements(db_alias) is not written
+        assert db.SessionStore()._fetch(KEY, timezone.now()) is None
+    assert statements(db_alias) is written
 
 
 # -- writes and touches -------------------------------------------------------------

@@ -1,14 +1,19 @@
-"""The db engine's hot statements, in plain SQL written once per connection.
+"""The db engine's hot statements, in plain SQL written once per database.
 
 Reading, writing, touching, creating and renaming a session are one
 statement each, and their SQL never changes: building it through the ORM
-was most of their Python time. So each is written once per connection
-wrapper (Django keeps one per thread and alias, so no thread uses another's)
-and model, from the model's metadata: names quoted by the backend, values
-prepared by their fields as the ORM prepares them (``get_db_prep_save`` for
-what is written, ``get_db_prep_value`` for what is compared), and what is
-read converted as ``SQLCompiler.apply_converters`` converts it (the
-backend's converters, then the field's own).
+was most of their Python time. So each is written once per database alias
+(and its settings) and model, from the model's metadata: names quoted by the
+backend, values prepared by their fields as the ORM prepares them
+(``get_db_prep_save`` for what is written, ``get_db_prep_value`` for what is
+compared), and what is read converted as ``SQLCompiler.apply_converters``
+converts it (the backend's converters, then the field's own).
+
+Once per alias, not per connection wrapper: Django makes a wrapper per
+thread, and under ASGI per request, so statements kept per wrapper were
+written again on every async request. Nothing written keeps the wrapper it
+was written on: a converter of the backend's operations is called on the
+operations of the connection running the statement.
 
 A statement that cannot be written for a model or a backend, for whatever
 reason (a field with a placeholder of its own, a model spread over several
@@ -21,7 +26,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import weakref
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -118,6 +122,19 @@ def _compared(field: Any) -> Preparation:
     return functools.partial(field.get_db_prep_value, prepared=False)
 
 
+def _portable(convert: Converter, connection: Any) -> Converter:
+    # A backend's converters are methods of the wrapper's operations (SQLite's
+    # and MySQL's datetimes, for one): call the function on the operations of
+    # the connection a read runs on, so the statement holds no wrapper.
+    owner = getattr(convert, "__self__", None)
+    if owner is not connection.ops and owner is not connection:
+        return convert  # a field's from_db_value, or a plain function
+    function = convert.__func__  # type: ignore[attr-defined]
+    if owner is connection:
+        return lambda value, expression, conn: function(conn, value, expression, conn)
+    return lambda value, expression, conn: function(conn.ops, value, expression, conn)
+
+
 def write_read(model: Any, connection: Any) -> Statement:
     """SELECT LOADED by key hash."""
     meta = _concrete(model)
@@ -131,10 +148,13 @@ def write_read(model: Any, connection: Any) -> Statement:
     converters = []
     for position, field in enumerate(fields):
         column = field.get_col(meta.db_table)
-        convs = (
-            *connection.ops.get_db_converters(column),
-            # from_db_value where the field has one, as Col.get_db_converters.
-            *field.get_db_converters(connection),
+        convs = tuple(
+            _portable(convert, connection)
+            for convert in (
+                *connection.ops.get_db_converters(column),
+                # from_db_value where the field has one, as Col.get_db_converters.
+                *field.get_db_converters(connection),
+            )
         )
         if convs:
             converters.append((position, convs, column))
@@ -204,10 +224,11 @@ def _written(
         return None
 
 
-# Per connection wrapper, per model.
-_statements: weakref.WeakKeyDictionary[Any, dict[Any, Statements]] = (
-    weakref.WeakKeyDictionary()
-)
+# Per alias and settings, per model: (the settings, {model: statements}),
+# keyed by the id of the settings dictionary every wrapper of the alias shares
+# (the entry holds it, so the id is not reused while the entry lives). A
+# wrapper made with other settings for the alias gets statements of its own.
+_statements: dict[tuple[str, int], tuple[dict[str, Any], dict[Any, Statements]]] = {}
 
 # A backend chooses a read's converters by these settings (MySQL converts
 # datetimes only with USE_TZ), and prepares datetimes by them: statements
@@ -217,11 +238,13 @@ conf.reset_on_change(("USE_TZ", "TIME_ZONE"), _statements.clear)
 
 
 def statements(model: Any, alias: str) -> Statements:
-    """The hot statements for ``model`` on this thread's connection ``alias``."""
+    """The hot statements for ``model`` on the database ``alias``."""
     connection = connections[alias]
-    per_model = _statements.get(connection)
-    if per_model is None:
-        per_model = _statements[connection] = {}
+    settings_dict = connection.settings_dict
+    entry = _statements.get((alias, id(settings_dict)))
+    if entry is None:
+        entry = _statements[alias, id(settings_dict)] = (settings_dict, {})
+    per_model = entry[1]
     found = per_model.get(model)
     if found is None:
         # Looked up here rather than at import, so a test can replace one.
