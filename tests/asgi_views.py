@@ -5,6 +5,9 @@ The ``async_*`` views use only the session's and auth's async API (``aget``,
 ``alogout``), so what they store comes from the async path; the ``sync_*``
 views do the same through the sync API, to compare what each path stores.
 The login views are exempt from CSRF: the test posts from no form.
+``async_connections`` reports on the server process itself: whether the db
+engine's statements are still those an earlier request saw, and how many
+connection wrappers are alive.
 """
 
 import gc
