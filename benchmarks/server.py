@@ -15,7 +15,7 @@ median over rounds of wrk's p50 and p99 latency, the CPU time of the web
 server processes and of the stores (PostgreSQL and Redis) per request, and
 non-2xx answers or socket errors, which should be 0.
 
-    python benchmarks/server.py                      # about 10 minutes
+    python benchmarks/server.py                      # about 15 minutes
     python benchmarks/server.py --quick              # a 1-minute check
     python benchmarks/server.py --server gunicorn --page read --kind db \\
         --duration 10 --rounds 5 --connections 16
